@@ -1,0 +1,231 @@
+"""Phase functions that write a video set: TSGD synthesis and the random real baseline.
+
+Every set is ``videos: float32 [classes * IPC, T, C, crop, crop]`` (normalised with the
+cache's mean/std) and ``labels: int64 [classes * IPC]``, saved as safetensors + meta.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tsgd.data.transforms import center_crop, gather_windows, seeded_generator, to_float_clips
+from tsgd.distill.synthesis import SynthesisConfig, synthesize
+from tsgd.engine import pick_device
+from tsgd.io.clipcache import ClipSplit, load_split, load_stats
+from tsgd.io.sets import load_tensors, save_tensors
+from tsgd.models.checkpoint import load_model
+
+
+def _windows(
+    data: ClipSplit,
+    idx: np.ndarray,
+    starts: np.ndarray,
+    frames: int,
+    crop: int,
+    mean: list[float],
+    std: list[float],
+    device: torch.device,
+) -> torch.Tensor:
+    """Centre-cropped, normalised windows of the cached videos ``idx`` starting at ``starts``."""
+    raw = torch.from_numpy(np.ascontiguousarray(data.clips[np.sort(idx)]))
+    order = np.argsort(np.argsort(idx))  # undo the sort used for fast memmap reads
+    raw = raw[torch.from_numpy(order)]
+    win = gather_windows(raw, torch.as_tensor(starts), frames)
+    return center_crop(to_float_clips(win.to(device), mean, std), crop).contiguous()
+
+
+def _per_class(labels: np.ndarray, classes: list[str]) -> list[np.ndarray]:
+    out = []
+    for c, name in enumerate(classes):
+        idx = np.flatnonzero(labels == c)
+        if idx.size == 0:
+            raise ValueError(f"class {name!r} has no training video")
+        out.append(idx)
+    return out
+
+
+def _pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
+    return rng.choice(pool, size=n, replace=pool.size < n)
+
+
+def _set_meta(
+    data: ClipSplit,
+    stats: dict[str, Any],
+    *,
+    method: str,
+    ipc: int,
+    frames: int,
+    crop: int,
+    seed: int,
+    dataset: str,
+) -> dict[str, Any]:
+    return {
+        "role": "video_set",
+        "method": method,
+        "dataset": dataset,
+        "classes": data.classes,
+        "ipc": ipc,
+        "frames": frames,
+        "crop": crop,
+        "channels": 3,
+        "mean": stats["mean"],
+        "std": stats["std"],
+        "label_mode": "hard",
+        "seed": seed,
+        "layout": "videos: float32 [N, T, C, H, W] normalised; labels: int64 [N]",
+    }
+
+
+def make_random_set(
+    cache_dir: str | Path,
+    out_path: str | Path,
+    *,
+    ipc: int,
+    frames: int,
+    crop: int,
+    seed: int,
+    dataset: str = "",
+) -> dict[str, Any]:
+    """Random real subset: per class, ``ipc`` random training videos, each a uniformly random
+    ``frames``-frame window, centre-cropped. The baseline every distilled set must beat."""
+    data, stats = load_split(cache_dir, "train"), load_stats(cache_dir)
+    rng = np.random.default_rng(seed)
+    length = data.clips.shape[1]
+    idx = np.concatenate([_pick(rng, pool, ipc) for pool in _per_class(data.labels, data.classes)])
+    starts = rng.integers(0, length - frames + 1, size=idx.size)
+    videos = _windows(
+        data, idx, starts, frames, crop, stats["mean"], stats["std"], torch.device("cpu")
+    )
+    labels = torch.from_numpy(data.labels[idx].astype(np.int64))
+    meta = _set_meta(
+        data, stats, method="random", ipc=ipc, frames=frames, crop=crop, seed=seed, dataset=dataset
+    )
+    meta["source_videos"] = [data.paths[i] for i in idx]
+    meta["source_starts"] = starts.tolist()
+    save_tensors(out_path, {"videos": videos, "labels": labels}, meta)
+    return {"videos": int(idx.size)}
+
+
+def mosaic(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """Pack ``grid * grid`` videos into one of the same size (a spatial mosaic).
+
+    ``x: [N * grid^2, T, C, H, W]`` (consecutive groups of grid^2 videos form one mosaic) ->
+    ``[N, T, C, H, W]``; each piece is area-downsampled by ``grid``, so the stored tensor
+    (the budget) stays the size of one clip while it carries ``grid^2`` clips' motion.
+    """
+    if grid == 1:
+        return x
+    m, t, c, h, w = x.shape
+    if m % (grid * grid):
+        raise ValueError(f"{m} videos do not fill mosaics of {grid}x{grid}")
+    if h % grid or w % grid:
+        raise ValueError(f"frames of {h}x{w} do not split into a {grid}x{grid} mosaic")
+    small = F.interpolate(x.reshape(m * t, c, h, w), size=(h // grid, w // grid), mode="area")
+    small = small.reshape(m // (grid * grid), grid, grid, t, c, h // grid, w // grid)
+    # [N, gy, gx, T, C, h, w] -> [N, T, C, gy, h, gx, w] -> [N, T, C, H, W]
+    return small.permute(0, 3, 4, 1, 5, 2, 6).reshape(m // (grid * grid), t, c, h, w)
+
+
+def pixel_bounds(mean: list[float], std: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised values of pixel 0 and pixel 1 per channel: ``([C], [C])``."""
+    m, s = torch.tensor(mean), torch.tensor(std)
+    return (0 - m) / s, (1 - m) / s
+
+
+@torch.no_grad()
+def _true_class_prob(
+    teacher: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, batch: int = 64
+) -> torch.Tensor:
+    probs = [teacher(x[i : i + batch]).softmax(1) for i in range(0, x.shape[0], batch)]
+    return torch.cat(probs).gather(1, labels.view(-1, 1)).view(-1)
+
+
+def make_tsgd_set(
+    cache_dir: str | Path,
+    teacher_path: str | Path,
+    saliency_path: str | Path,
+    out_path: str | Path,
+    *,
+    ipc: int,
+    frames: int,
+    crop: int,
+    seed: int,
+    init: str,
+    init_pick: str,
+    synthesis: SynthesisConfig,
+    mosaic_grid: int = 1,
+    device: str = "auto",
+    dataset: str = "",
+    method: str = "tsgd",
+) -> dict[str, Any]:
+    """TSGD: initialise from the most salient windows of real videos (or noise), optionally
+    packed ``mosaic_grid`` x ``mosaic_grid`` into each stored video, then run
+    :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change)."""
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    data, stats = load_split(cache_dir, "train"), load_stats(cache_dir)
+    mean, std = stats["mean"], stats["std"]
+    teacher, tmeta = load_model(teacher_path, {"classes": data.classes}, dev)
+    sal, smeta = load_tensors(saliency_path, {"classes": data.classes, "clip_frames": frames})
+    best_start = sal["best_start"].numpy()
+    rng = np.random.default_rng(seed)
+    pools = _per_class(data.labels, data.classes)
+    pieces = ipc * mosaic_grid * mosaic_grid
+    if init_pick == "random":
+        idx = np.concatenate([_pick(rng, pool, pieces) for pool in pools])
+    elif init_pick == "confident":
+        picks = []
+        for c, pool in enumerate(pools):
+            x = _windows(data, pool, best_start[pool], frames, crop, mean, std, dev)
+            p = _true_class_prob(teacher, x, torch.full((pool.size,), c, device=dev))
+            order = torch.argsort(p, descending=True, stable=True).cpu().numpy()
+            picks.append(np.resize(pool[order], pieces))
+        idx = np.concatenate(picks)
+    else:
+        raise ValueError(f"unknown init_pick {init_pick!r}; expected random or confident")
+    labels = torch.from_numpy(data.labels[idx[:: mosaic_grid**2]].astype(np.int64)).to(dev)
+    if init == "real":
+        x0 = mosaic(_windows(data, idx, best_start[idx], frames, crop, mean, std, dev), mosaic_grid)
+    elif init == "noise":
+        g = seeded_generator(seed)
+        x0 = torch.randn(labels.numel(), frames, 3, crop, crop, generator=g).to(dev)
+    else:
+        raise ValueError(f"unknown init {init!r}; expected real or noise")
+    gen = seeded_generator(seed, "cpu")
+    videos, history = synthesize(
+        teacher, x0, labels, synthesis, bounds=pixel_bounds(mean, std), generator=gen
+    )
+    with torch.no_grad():
+        init_prob = float(_true_class_prob(teacher, x0, labels).mean())
+        final_prob = float(_true_class_prob(teacher, videos, labels).mean())
+    meta = _set_meta(
+        data, stats, method=method, ipc=ipc, frames=frames, crop=crop, seed=seed, dataset=dataset
+    )
+    meta.update(
+        {
+            "teacher_sha256": tmeta["sha256"],
+            "saliency_sha256": smeta["sha256"],
+            "init": init,
+            "init_pick": init_pick,
+            "mosaic_grid": mosaic_grid,
+            "synthesis": asdict(synthesis),
+            "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
+            "source_starts": best_start[idx].tolist() if init == "real" else [],
+        }
+    )
+    save_tensors(out_path, {"videos": videos.cpu(), "labels": labels.cpu()}, meta)
+    last = {k: v[-1] for k, v in history.items() if v}
+    return {
+        "videos": int(labels.numel()),
+        "device": str(dev),
+        "teacher_prob_init": init_prob,
+        "teacher_prob_final": final_prob,
+        **{f"final_{k}": v for k, v in last.items()},
+        "history": history,
+    }

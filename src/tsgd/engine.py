@@ -1,0 +1,230 @@
+"""Shared training / evaluation loops for video classifiers (used by teacher and evaluate).
+
+A leaf module: it knows models and tensors, not phases, files or trackers.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from tsgd.data.transforms import center_crop, gather_windows, to_float_clips
+
+BatchFn = Callable[[torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(requested)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} requested but CUDA is not available")
+    return dev
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and schedule of a training run."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "sgd"  # sgd | adamw
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "step"  # step (x0.1 at half) | cosine | constant
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: per-epoch history and whether it diverged."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    diverged: bool = False
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"] if self.history else float("nan")
+
+
+def make_optimizer(
+    params: list[torch.Tensor], cfg: OptimConfig, steps_total: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Build the optimiser and a per-step LR schedule from ``cfg``."""
+    if cfg.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    elif cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected sgd or adamw")
+    steps_total = max(1, steps_total)
+    if cfg.schedule == "step":
+        half = max(1, steps_total // 2)
+        sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.StepLR(
+            opt, step_size=half, gamma=0.1
+        )
+    elif cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_total)
+    elif cfg.schedule == "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    else:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; expected step, cosine or constant")
+    return opt, sched
+
+
+def hard_loss(logits: torch.Tensor, labels: torch.Tensor, _x: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy with class labels."""
+    return F.cross_entropy(logits, labels)
+
+
+def soft_loss(teacher: nn.Module, temperature: float) -> LossFn:
+    """KL(teacher || student) at temperature tau on the same augmented batch (x tau^2)."""
+
+    def loss(logits: torch.Tensor, _labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_logits = teacher(x)
+        t = temperature
+        return F.kl_div(
+            F.log_softmax(logits / t, dim=1),
+            F.log_softmax(t_logits / t, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        ) * (t * t)
+
+    return loss
+
+
+def train_classifier(
+    model: nn.Module,
+    labels: torch.Tensor,
+    batch_fn: BatchFn,
+    cfg: OptimConfig,
+    *,
+    generator: torch.Generator,
+    loss_fn: LossFn = hard_loss,
+    desc: str = "train",
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place for ``cfg.epochs`` epochs over ``len(labels)`` examples.
+
+    Args:
+        model: classifier taking float ``[B, T, C, H, W]``.
+        labels: int64 ``[N]`` on the model's device.
+        batch_fn: maps an index tensor ``[B]`` to the (augmented) input batch.
+        generator: the only source of randomness for shuffling (CPU generator).
+        loss_fn: ``(logits, labels, x) -> scalar``.
+        on_epoch: called with (epoch, {"loss", "acc", "lr"}) after each epoch.
+
+    A non-finite loss stops training and marks the result ``diverged``.
+    """
+    n = int(labels.shape[0])
+    if n == 0:
+        raise ValueError("cannot train on an empty set")
+    per_epoch = math.ceil(n / cfg.batch_size)
+    opt, sched = make_optimizer(
+        [p for p in model.parameters() if p.requires_grad], cfg, cfg.epochs * per_epoch
+    )
+    result = TrainResult()
+    model.train()
+    bar = tqdm(
+        range(cfg.epochs),
+        desc=desc,
+        unit="ep",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=2.0,
+        dynamic_ncols=False,
+    )
+    for epoch in bar:
+        perm = torch.randperm(n, generator=generator)
+        tot_loss, tot_correct = 0.0, 0
+        for b in range(per_epoch):
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            y = labels[idx.to(labels.device)]
+            x = batch_fn(idx)
+            logits = model(x)
+            loss = loss_fn(logits, y, x)
+            if not torch.isfinite(loss):
+                result.diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += float(loss.detach()) * len(idx)
+            tot_correct += int((logits.argmax(1) == y).sum())
+        if result.diverged:
+            result.history.append({"loss": float("nan"), "acc": tot_correct / n, "lr": 0.0})
+            break
+        stats = {"loss": tot_loss / n, "acc": tot_correct / n, "lr": sched.get_last_lr()[0]}
+        result.history.append(stats)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}")
+        if on_epoch is not None:
+            on_epoch(epoch, stats)
+    bar.close()
+    return result
+
+
+@torch.no_grad()
+def evaluate_clips(
+    model: nn.Module,
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    frames: int,
+    crop: int,
+    mean: list[float],
+    std: list[float],
+    passes: int,
+    generator: torch.Generator,
+    num_classes: int,
+    batch_size: int = 64,
+) -> dict[str, object]:
+    """Top-1 accuracy on real clips, averaged over ``passes`` random temporal starts.
+
+    Args:
+        clips: uint8 ``[N, L, H, W, 3]`` (any device); ``frames <= L``.
+        labels: int64 ``[N]``.
+
+    Returns:
+        ``{"top1": float in [0, 1], "top1_per_pass": [...], "per_class": [K floats],
+        "confusion": K x K counts summed over passes}``.
+    """
+    model.eval()
+    dev = next(model.parameters()).device
+    n, length = int(clips.shape[0]), int(clips.shape[1])
+    if frames > length:
+        raise ValueError(f"clip of {frames} frames longer than the cached {length}")
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    per_pass = []
+    for _ in range(passes):
+        starts = torch.randint(0, length - frames + 1, (n,), generator=generator)
+        correct = 0
+        for b in range(0, n, batch_size):
+            sl = slice(b, b + batch_size)
+            raw = gather_windows(clips[sl], starts[sl].to(clips.device), frames)
+            x = center_crop(to_float_clips(raw.to(dev), mean, std), crop)
+            pred = model(x).argmax(1).cpu()
+            y = labels[sl].cpu()
+            correct += int((pred == y).sum())
+            confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+        per_pass.append(correct / n)
+    rows = confusion.sum(1).clamp_min(1)
+    return {
+        "top1": sum(per_pass) / len(per_pass),
+        "top1_per_pass": per_pass,
+        "per_class": (confusion.diag().float() / rows).tolist(),
+        "confusion": confusion.tolist(),
+    }

@@ -1,0 +1,92 @@
+"""One function per pipeline job: logging, tracking and metrics around one phase function.
+
+The Snakemake rule scripts and the ``tsgd`` CLI call these, so a job behaves the same
+whether Snakemake or a person starts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tsgd.io.atomic import write_json
+from tsgd.tracking import Tracker, job_run
+
+log = logging.getLogger("tsgd")
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path | None) -> Iterator[None]:
+    """Send stdout, stderr (progress bars included) and the ``tsgd`` logger to ``path``."""
+    if path is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as fh:
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+                yield
+        finally:
+            root.removeHandler(handler)
+
+
+def scalar_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numeric leaves of a metrics dict (nested keys joined with '.'), for the tracker."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool):
+            out[prefix + k] = float(v)
+        elif isinstance(v, int | float):
+            out[prefix + k] = float(v)
+        elif isinstance(v, Mapping) and k != "history":
+            out.update(scalar_metrics(v, f"{prefix}{k}."))
+    return out
+
+
+def run_job(
+    phase: str,
+    body: Callable[[Tracker], dict[str, Any]],
+    *,
+    params: Mapping[str, Any],
+    wildcards: Mapping[str, Any],
+    tracking: Mapping[str, Any],
+    log_path: str | Path | None = None,
+    metrics_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run ``body`` as one tracked job and write its metrics JSON (atomically, last).
+
+    ``tracking`` is params.yaml's ``tracking`` section; ``wildcards`` become run tags.
+    """
+    with log_to(log_path):
+        name = "/".join([phase, *(f"{k}={v}" for k, v in wildcards.items())])
+        log.info("job %s starts", name)
+        tags = {"phase": phase, **{f"wildcard.{k}": v for k, v in wildcards.items()}}
+        with job_run(
+            bool(tracking.get("enabled", False)),
+            str(tracking.get("uri", "")),
+            str(tracking.get("experiment", "tsgd")),
+            name,
+            params,
+            tags,
+        ) as tracker:
+            t0 = time.perf_counter()
+            metrics = body(tracker)
+            metrics["wall_s"] = time.perf_counter() - t0
+            tracker.log_metrics(scalar_metrics(metrics))
+            if metrics_path is not None:
+                write_json(metrics_path, metrics)
+                tracker.log_artifact(metrics_path)
+        log.info("job %s done in %.1f s", name, metrics["wall_s"])
+        print(f"{name}: {metrics['wall_s']:.1f} s", file=sys.stderr)
+    return metrics

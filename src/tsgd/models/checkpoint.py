@@ -1,0 +1,42 @@
+"""Save / load model weights as safetensors + meta.json (architecture in the meta)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tsgd.io.sets import load_tensors, save_tensors
+from tsgd.models.registry import build_model
+
+ARCH_KEYS = ("model", "num_classes", "widths", "dropout")
+
+
+def arch_kwargs(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor keyword arguments recorded in a checkpoint's meta (ConvNet3D only)."""
+    if str(meta["model"]).startswith("convnet3d"):
+        return {"widths": tuple(meta["widths"]), "dropout": float(meta["dropout"])}
+    return {}
+
+
+def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Save ``model``'s state dict; ``meta`` must name the architecture (``ARCH_KEYS``)."""
+    missing = [k for k in ("model", "num_classes") if k not in meta]
+    if missing:
+        raise ValueError(f"checkpoint meta lacks {missing}")
+    return save_tensors(path, model.state_dict(), {"kind": "model", **meta})
+
+
+def load_model(
+    path: str | Path,
+    expect: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights (eval mode, verified)."""
+    tensors, meta = load_tensors(path, expect)
+    model = build_model(meta["model"], int(meta["num_classes"]), **arch_kwargs(meta))
+    model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval(), meta

@@ -1,0 +1,1 @@
+"""tsgd.teacher."""

@@ -1,0 +1,57 @@
+import pytest
+import yaml
+
+from tsgd.config import ParamsError, load_params, validate_params
+
+
+def base(repo_root):
+    return yaml.safe_load((repo_root / "params.yaml").read_text())
+
+
+def test_shipped_params_are_valid(repo_root, schema_path):
+    p = load_params(repo_root / "params.yaml", schema_path)
+    assert p["clip"]["frames"] >= 1
+
+
+def test_defaults_are_filled(schema_path):
+    p = validate_params({"distill": {"lr": 0.5}}, schema_path)
+    assert p["distill"]["lr"] == 0.5
+    assert p["distill"]["iterations"] == 200
+    assert p["saliency"]["k"] == 1
+    assert p["benchmark"]["methods"] == ["tsgd", "random"]
+
+
+@pytest.mark.parametrize(
+    "section,key,value,message",
+    [
+        ("distill", "lr", "fast", "distill.lr: 'fast' is not of type 'number'"),
+        ("distill", "lr", -1, "distill.lr: -1 is less than or equal to the minimum of 0"),
+        ("teacher", "epochs", 0, "teacher.epochs: 0 is less than the minimum of 1"),
+        ("teacher", "epoch", 3, "teacher.epoch: unknown key"),
+        ("saliency", "motion_compensation", "flow", "saliency.motion_compensation: 'flow'"),
+        ("saliency", "beta", 0.5, "saliency.beta: unknown key"),
+        ("preprocess", "resize", [36], "preprocess.resize"),
+        ("benchmark", "methods", ["tsgd", "magic"], "benchmark.methods[1]"),
+    ],
+)
+def test_schema_errors_name_the_key(repo_root, schema_path, section, key, value, message):
+    p = base(repo_root)
+    p[section][key] = value
+    with pytest.raises(ParamsError) as err:
+        validate_params(p, schema_path)
+    assert message in str(err.value)
+
+
+def test_unknown_section_and_all_errors_reported(repo_root, schema_path):
+    p = base(repo_root)
+    p["distil"] = {}
+    p["clip"]["crop"] = "big"
+    with pytest.raises(ParamsError) as err:
+        validate_params(p, schema_path)
+    text = str(err.value)
+    assert "distil: unknown key" in text and "clip.crop" in text
+
+
+def test_missing_file(tmp_path, schema_path):
+    with pytest.raises(FileNotFoundError):
+        load_params(tmp_path / "nope.yaml", schema_path)

@@ -1,0 +1,132 @@
+import pytest
+import torch
+
+from tsgd.distill.synthesis import (
+    SynthesisConfig,
+    bn_loss,
+    bn_statistics,
+    synthesize,
+    tsgf_weights,
+    weighted_step,
+)
+from tsgd.models import ConvNet3D
+
+
+def bn_teacher(seed=0):
+    torch.manual_seed(seed)
+    return ConvNet3D(3, widths=(4, 8, 8), norm="batch", dropout=0.0).eval()
+
+
+def test_bn_loss_is_zero_at_the_running_statistics():
+    net = bn_teacher()
+    x = torch.randn(4, 4, 3, 32, 32) * 2 + 0.5
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    with bn_statistics(net) as hooks, torch.no_grad():
+        # layer by layer, set running stats to the batch stats of that layer's input
+        for layer in bns:
+            inp: dict[str, torch.Tensor] = {}
+
+            def grab(_m, i, _o, store=inp):
+                store["x"] = i[0]
+
+            h = layer.register_forward_hook(grab)
+            net(x)
+            h.remove()
+            layer.running_mean.copy_(inp["x"].mean((0, 2, 3, 4)))
+            layer.running_var.copy_(inp["x"].var((0, 2, 3, 4), unbiased=False))
+        net(x)
+        assert float(bn_loss(hooks)) == pytest.approx(0.0, abs=1e-4)
+        net(torch.randn(4, 4, 3, 32, 32))
+        assert float(bn_loss(hooks)) > 0.1
+        assert float(bn_loss(hooks, 10.0)) > float(bn_loss(hooks, 1.0))
+
+
+def test_bn_loss_needs_batchnorm():
+    with pytest.raises(ValueError, match="BatchNorm"):
+        with bn_statistics(ConvNet3D(3, widths=(4, 4, 4))):
+            pass
+
+
+def _one_adam_step(weight, apply):
+    torch.manual_seed(0)
+    x = torch.zeros(2, 4, 3, 8, 8, requires_grad=True)
+    opt = torch.optim.Adam([x], lr=0.1)
+    (x * torch.randn_like(x)).sum().backward()
+    weighted_step(x, opt, weight, apply)
+    return x.detach()
+
+
+def test_tsgf_update_weighting_really_shrinks_the_adam_step():
+    w = torch.ones(2, 4, 1, 8, 8)
+    w[..., :4] = 0.2  # low saliency on the left half
+    plain = _one_adam_step(None, "update")
+    weighted = _one_adam_step(w, "update")
+    # Adam's first step has magnitude lr everywhere; W scales it exactly
+    assert torch.allclose(weighted[..., 4:], plain[..., 4:])
+    assert torch.allclose(weighted[..., :4], 0.2 * plain[..., :4])
+    assert plain[..., :4].abs().min() > 0.05
+
+
+def test_gradient_weighting_is_normalised_away_by_adam():
+    # why `update` is the default with Adam: scaling the gradient barely changes the step
+    w = torch.full((2, 4, 1, 8, 8), 0.2)
+    plain = _one_adam_step(None, "grad")
+    scaled = _one_adam_step(w, "grad")
+    assert torch.allclose(plain, scaled, atol=1e-4)
+
+
+def test_gradient_weighting_shrinks_the_sgd_step():
+    w = torch.full((1, 2, 1, 4, 4), 0.25)
+    steps = []
+    for weight in (None, w):
+        x = torch.zeros(1, 2, 3, 4, 4, requires_grad=True)
+        opt = torch.optim.SGD([x], lr=1.0, momentum=0.9)
+        x.sum().backward()
+        weighted_step(x, opt, weight, "grad")
+        steps.append(x.detach())
+    assert torch.allclose(steps[1], 0.25 * steps[0])
+
+
+def test_tsgf_weights_follow_motion():
+    x = torch.zeros(1, 4, 3, 16, 16)
+    for t in range(4):
+        x[0, t, :, 4:8, 2 + 2 * t : 6 + 2 * t] = 1.0
+    w = tsgf_weights(x, 0.2, {"k": 0})
+    assert w.shape == (1, 4, 1, 16, 16)
+    assert float(w.min()) == pytest.approx(0.2)
+    assert float(w[0, :, 0, 4:8].max()) == pytest.approx(1.0, abs=1e-4)
+    assert float(w[0, :, 0, 12:].max()) == pytest.approx(0.2)
+
+
+def test_synthesis_lowers_the_loss_and_moves_salient_pixels_more():
+    teacher = bn_teacher()
+    torch.manual_seed(1)
+    x0 = torch.randn(3, 4, 3, 32, 32) * 0.5
+    x0[:, :, :, :, :16] = x0[:, :1, :, :, :16]  # left half static: low saliency
+    labels = torch.tensor([0, 1, 2])
+    bounds = (torch.full((3,), -3.0), torch.full((3,), 3.0))
+    cfg = SynthesisConfig(iterations=30, lr=0.05, bn_weight=0.01, beta=0.1, saliency={"k": 1})
+    x, hist = synthesize(
+        teacher,
+        x0,
+        labels,
+        cfg,
+        bounds=bounds,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert x.shape == x0.shape and not x.requires_grad
+    assert hist["loss"][-1] < hist["loss"][0]
+    moved = (x - x0).abs()
+    assert moved[..., 16:].mean() > 2 * moved[..., :16].mean()
+    assert x.min() >= -3.0 and x.max() <= 3.0
+    off, _ = synthesize(
+        teacher,
+        x0,
+        labels,
+        SynthesisConfig(iterations=30, lr=0.05, tsgf=False),
+        bounds=bounds,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert (off - x0).abs()[..., :16].mean() > 2 * moved[..., :16].mean()

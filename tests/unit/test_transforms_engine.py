@@ -1,0 +1,122 @@
+import math
+
+import pytest
+import torch
+
+from tsgd.data.transforms import (
+    center_crop,
+    gather_windows,
+    random_resized_crop_flip,
+    saliency_centers,
+    to_float_clips,
+    to_uint8_clips,
+)
+from tsgd.engine import OptimConfig, evaluate_clips, train_classifier
+from tsgd.evaluate.students import collapse_reason
+from tsgd.models import ConvNet3D
+
+
+def test_uint8_round_trip():
+    raw = torch.randint(0, 256, (2, 3, 5, 6, 3), dtype=torch.uint8)
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    x = to_float_clips(raw, mean, std)
+    assert x.shape == (2, 3, 3, 5, 6)
+    assert torch.equal(to_uint8_clips(x, mean, std), raw)
+
+
+def test_crop_is_identical_across_frames_and_differentiable():
+    x = torch.rand(3, 1, 1, 16, 16).expand(3, 4, 3, 16, 16).clone().requires_grad_(True)
+    out = random_resized_crop_flip(x, 8, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, 4, 3, 8, 8)
+    assert torch.allclose(out[:, 0], out[:, 3])  # same transform for every frame
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_full_scale_crop_without_flip_is_identity():
+    x = torch.rand(2, 2, 3, 8, 8)
+    out = random_resized_crop_flip(x, 8, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0)
+    assert torch.allclose(out, x, atol=1e-5)
+    flipped = random_resized_crop_flip(x, 8, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=1.0)
+    assert torch.allclose(flipped, x.flip(-1), atol=1e-5)
+
+
+def test_saliency_centers_follow_the_map():
+    sal = torch.zeros(50, 10, 10)
+    sal[:, 7, 2] = 1.0
+    c = saliency_centers(sal, torch.Generator().manual_seed(0))
+    assert torch.allclose(c[:, 0], torch.full((50,), (2 * 7 + 1) / 10 - 1))
+    assert torch.allclose(c[:, 1], torch.full((50,), (2 * 2 + 1) / 10 - 1))
+
+
+def test_windows_and_crops():
+    clips = torch.arange(2 * 6).view(2, 6, 1, 1, 1).expand(2, 6, 4, 4, 3)
+    w = gather_windows(clips, torch.tensor([1, 3]), 3)
+    assert w[:, :, 0, 0, 0].tolist() == [[1, 2, 3], [9, 10, 11]]
+    with pytest.raises(ValueError):
+        gather_windows(clips, torch.tensor([4, 0]), 3)
+    assert center_crop(torch.zeros(1, 10, 12), 4).shape == (1, 4, 4)
+
+
+def _toy_task():
+    # class 0: bright square moves right; class 1: moves left (only motion differs)
+    g = torch.Generator().manual_seed(0)
+    n = 16
+    clips = (torch.rand(n, 6, 16, 16, 3, generator=g) * 60).to(torch.uint8)
+    labels = torch.arange(n) % 2
+    for i in range(n):
+        for t in range(6):
+            c = 3 + 2 * t if labels[i] == 0 else 13 - 2 * t
+            clips[i, t, 6:10, c - 1 : c + 2] = 255
+    return clips, labels
+
+
+def test_training_learns_motion_and_evaluation_scores_it():
+    torch.manual_seed(0)
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    net = ConvNet3D(2, widths=(8, 8, 8), dropout=0.0)
+    res = train_classifier(
+        net,
+        labels,
+        lambda idx: x[idx],
+        OptimConfig(40, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant"),
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert not res.diverged and res.history[-1]["acc"] == 1.0
+    ev = evaluate_clips(
+        net,
+        clips,
+        labels,
+        frames=6,
+        crop=16,
+        mean=[0.2] * 3,
+        std=[0.3] * 3,
+        passes=2,
+        generator=torch.Generator().manual_seed(0),
+        num_classes=2,
+    )
+    assert ev["top1"] == 1.0 and len(ev["top1_per_pass"]) == 2
+    assert sum(map(sum, ev["confusion"])) == 2 * 16
+
+
+def test_divergence_is_detected():
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3) * 1e30
+    net = ConvNet3D(2, widths=(4, 4, 4))
+    res = train_classifier(
+        net,
+        labels,
+        lambda idx: x[idx],
+        OptimConfig(3, 8, 1e6),
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert res.diverged and math.isnan(res.final_loss)
+
+
+def test_collapse_reasons():
+    assert collapse_reason(True, 1.0, 0.9, 6).startswith("diverged")
+    assert "chance" in collapse_reason(False, 0.17, 0.16, 6)
+    assert collapse_reason(False, 1.0, 0.16, 6) == ""

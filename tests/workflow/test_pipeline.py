@@ -1,0 +1,133 @@
+"""The whole DAG on a tiny config in a temp dir: results, caching, params reruns, MLflow."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.workflow
+
+TINY = {
+    "synthetic": {
+        "classes": 3,
+        "groups": 3,
+        "test_groups": 1,
+        "videos_per_group": 2,
+        "frames": 8,
+        "size": 32,
+    },
+    "preprocess": {"frames": 8, "gap": 1, "resize": [20, 20]},
+    "clip": {"frames": 4, "crop": 16},
+    "benchmark": {"seeds": [0, 1]},
+    "teacher": {"widths": [4, 8, 8], "epochs": 2, "batch_size": 4, "test_passes": 1},
+    "distill": {"iterations": 3},
+    "evaluate": {"widths": [4, 8, 8], "epochs": 3, "test_passes": 1},
+    "tracking": {"uri": "sqlite:///mlruns.db"},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+
+
+def planned_rules(out: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    rules: dict[str, int] = {}
+    lines = out.splitlines()
+    if "Job stats:" not in lines:
+        return rules
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        rules[parts[0]] = int(parts[1])
+    return rules
+
+
+def merged(params_path: Path, overrides: dict) -> dict:
+    base = yaml.safe_load(params_path.read_text())
+    for section, values in overrides.items():
+        base.setdefault(section, {}).update(values)
+    return base
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, repo_root):
+    work = tmp_path_factory.mktemp("pipeline")
+    for item in ("Snakefile", "workflow", "profiles"):
+        src = repo_root / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    (work / "params.yaml").write_text(yaml.safe_dump(merged(repo_root / "params.yaml", TINY)))
+    run = snakemake(work)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return work
+
+
+def test_all_phases_produce_their_outputs(tiny_run):
+    rows = list(csv.DictReader((tiny_run / "results/evaluate/synthetic/summary.csv").open()))
+    assert {r["method"] for r in rows} == {"tsgd", "random"}
+    assert all(int(r["runs"]) == 2 for r in rows)
+    teacher = json.loads((tiny_run / "results/teacher/synthetic/metrics.json").read_text())
+    assert 0.0 <= teacher["test_top1"] <= 1.0
+    meta = json.loads(
+        (tiny_run / "results/distill/synthetic/tsgd/ipc1/seed0/meta.json").read_text()
+    )
+    assert meta["classes"] == ["MoveRight", "MoveLeft", "MoveDown"]
+    assert meta["frames"] == 4 and meta["crop"] == 16 and meta["ipc"] == 1
+    assert len(meta["sha256"]) == 64
+    for job in ("teacher/synthetic", "distill/synthetic/tsgd/ipc1/seed1"):
+        assert (tiny_run / "logs" / f"{job}.log").is_file()
+    assert (tiny_run / "results/benchmarks/teacher/synthetic.tsv").is_file()
+    assert "mean ± std" in (tiny_run / "results/evaluate/synthetic/summary.md").read_text()
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    dry = snakemake(tiny_run, "-n")
+    assert dry.returncode == 0, dry.stderr
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_changing_a_distill_param_reruns_only_distill_and_evaluate(tiny_run):
+    changed = merged(tiny_run / "params.yaml", {"distill": {"lr": 0.02}})
+    (tiny_run / "changed.yaml").write_text(yaml.safe_dump(changed))
+    dry = snakemake(tiny_run, "-n", "--configfile", "changed.yaml")
+    assert dry.returncode == 0, dry.stderr
+    assert planned_rules(dry.stdout) == {
+        "all": 1,
+        "distill_tsgd": 2,
+        "evaluate": 2,
+        "summary": 1,
+    }
+
+
+def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
+    bad = merged(tiny_run / "params.yaml", {"teacher": {"epochs": "many"}})
+    (tiny_run / "bad.yaml").write_text(yaml.safe_dump(bad))
+    dry = snakemake(tiny_run, "-n", "--configfile", "bad.yaml")
+    assert dry.returncode != 0
+    assert "teacher.epochs: 'many' is not of type 'integer'" in dry.stdout + dry.stderr
+
+
+def test_every_job_logged_an_mlflow_run(tiny_run):
+    db = sqlite3.connect(tiny_run / "mlruns.db")
+    runs = db.execute("select run_uuid, name, status from runs").fetchall()
+    # generate + preprocess + teacher + saliency + 4 sets + 4 students
+    assert len(runs) == 12
+    assert {r[2] for r in runs} == {"FINISHED"}
+    tags = dict(db.execute("select key, count(*) from tags group by key").fetchall())
+    assert tags["phase"] == 12 and tags["wildcard.seed"] == 8
+    params = {k for (k,) in db.execute("select distinct key from params")}
+    assert {"lr", "iterations", "beta", "epochs"} <= params
+    metrics = {k for (k,) in db.execute("select distinct key from metrics")}
+    assert {"test_top1", "train_loss", "wall_s"} <= metrics

@@ -1,0 +1,77 @@
+# Shared helpers: params validation, result paths, tracking start-up.
+from pathlib import Path
+
+from tsgd.config import validate_params
+
+config.update(
+    validate_params(
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
+    )
+)
+
+DATASET = config["dataset"]["name"]
+CLIP = config["clip"]
+BENCH = config["benchmark"]
+TRACKING = config["tracking"]
+
+
+wildcard_constraints:
+    dataset=DATASET,
+    ipc=r"\d+",
+    seed=r"\d+",
+
+
+onstart:
+    if TRACKING["enabled"] and not workflow.dryrun:
+        from tsgd.tracking import init_store
+
+        init_store(TRACKING["uri"], TRACKING["experiment"])
+
+
+def raw_manifest(wildcards):
+    """The dataset's manifest: generated for the synthetic source, the user's otherwise."""
+    ds = config["dataset"]
+    if ds["source"] == "synthetic":
+        return f"results/data/{wildcards.dataset}/clips.csv"
+    if ds["root"] is None:
+        raise ValueError(
+            "params.yaml: dataset.root is required when dataset.source is folder"
+        )
+    root = Path(ds["root"]).expanduser()
+    if ds["manifest"] and (root / ds["manifest"]).is_file():
+        return str(root / ds["manifest"])
+    return []
+
+
+def raw_root(wildcards):
+    ds = config["dataset"]
+    if ds["source"] == "synthetic":
+        return f"results/data/{wildcards.dataset}"
+    return str(Path(ds["root"]).expanduser())
+
+
+CACHE_FILES = {
+    "train": "results/preprocess/{dataset}/train.npy",
+    "test": "results/preprocess/{dataset}/test.npy",
+    "train_manifest": "results/preprocess/{dataset}/train.csv",
+    "test_manifest": "results/preprocess/{dataset}/test.csv",
+    "classes": "results/preprocess/{dataset}/classes.json",
+    "stats": "results/preprocess/{dataset}/stats.json",
+}
+TEACHER = "results/teacher/{dataset}/teacher.safetensors"
+SALIENCY = "results/saliency/{dataset}/saliency.safetensors"
+SET_FILES = {
+    "videos": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/synthetic.safetensors",
+    "meta": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/meta.json",
+    "metrics": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/metrics.json",
+}
+EVAL_METRICS = (
+    "results/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}/metrics.json"
+)
+
+
+def soft_label_teacher(wildcards):
+    """Students need the teacher only for soft labels."""
+    if config["evaluate"]["labels"] == "soft":
+        return TEACHER.format(dataset=wildcards.dataset)
+    return []

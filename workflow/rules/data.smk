@@ -1,0 +1,47 @@
+# Raw videos -> uint8 clip cache (+ the built-in synthetic dataset).
+
+
+rule generate_synthetic:
+    output:
+        manifest="results/data/{dataset}/clips.csv",
+    log:
+        "logs/generate_synthetic/{dataset}.log",
+    benchmark:
+        "results/benchmarks/generate_synthetic/{dataset}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    params:
+        **config["synthetic"],
+    script:
+        "../scripts/generate_synthetic.py"
+
+
+rule preprocess:
+    input:
+        manifest=raw_manifest,
+    output:
+        **CACHE_FILES,
+        metrics="results/preprocess/{dataset}/metrics.json",
+    log:
+        "logs/preprocess/{dataset}.log",
+    benchmark:
+        "results/benchmarks/preprocess/{dataset}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    threads: workflow.cores
+    params:
+        **config["preprocess"],
+        root=raw_root,
+        manifest=lambda w: (
+            "clips.csv"
+            if config["dataset"]["source"] == "synthetic"
+            else config["dataset"]["manifest"]
+        ),
+        test_groups=config["dataset"]["test_groups"],
+    script:
+        "../scripts/preprocess.py"
+
+
+rule preprocess_all:
+    input:
+        expand(CACHE_FILES["stats"], dataset=DATASET),

@@ -1,0 +1,54 @@
+# Stage 3: students trained from scratch on each set, scored on the real test split.
+
+
+rule evaluate:
+    input:
+        **CACHE_FILES,
+        videos=SET_FILES["videos"],
+        teacher=soft_label_teacher,
+    output:
+        metrics=EVAL_METRICS,
+    log:
+        "logs/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    resources:
+        gpu=1,
+    params:
+        **config["evaluate"],
+        frames=CLIP["frames"],
+        crop=CLIP["crop"],
+        device=config["device"],
+        saliency=config["saliency"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summary:
+    input:
+        expand(
+            EVAL_METRICS,
+            method=BENCH["methods"],
+            ipc=BENCH["ipc"],
+            student=BENCH["students"],
+            seed=BENCH["seeds"],
+            allow_missing=True,
+        ),
+    output:
+        csv="results/evaluate/{dataset}/summary.csv",
+        md="results/evaluate/{dataset}/summary.md",
+    log:
+        "logs/summary/{dataset}.log",
+    benchmark:
+        "results/benchmarks/summary/{dataset}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    script:
+        "../scripts/summary.py"
+
+
+rule evaluate_all:
+    input:
+        expand("results/evaluate/{dataset}/summary.md", dataset=DATASET),

@@ -1,0 +1,47 @@
+"""Rule distill_tsgd: TSGD synthesis of one set (method, IPC, seed)."""
+
+from pathlib import Path
+
+from tsgd.distill.sets import make_tsgd_set
+from tsgd.distill.synthesis import SynthesisConfig
+from tsgd.jobs import run_job
+
+params = dict(snakemake.params.items())
+w = snakemake.wildcards
+synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
+synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
+
+
+def body(tracker):
+    metrics = make_tsgd_set(
+        Path(snakemake.input.stats).parent,
+        snakemake.input.teacher,
+        snakemake.input.saliency,
+        snakemake.output.videos,
+        ipc=int(w.ipc),
+        seed=int(w.seed),
+        frames=params["frames"],
+        crop=params["crop"],
+        init=params["init"],
+        init_pick=params["init_pick"],
+        synthesis=synthesis,
+        device=params["device"],
+        dataset=w.dataset,
+        method=w.method,
+    )
+    hist = metrics.get("history", {})
+    n = len(hist.get("loss", []))
+    for i in range(0, n, max(1, n // 50)):
+        tracker.log_metrics({f"distill_{k}": v[i] for k, v in hist.items()}, step=i)
+    return metrics
+
+
+run_job(
+    "distill",
+    body,
+    params=params,
+    wildcards=dict(w.items()),
+    tracking=snakemake.config["tracking"],
+    log_path=snakemake.log[0],
+    metrics_path=snakemake.output.metrics,
+)

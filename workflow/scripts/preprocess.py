@@ -1,0 +1,36 @@
+"""Rule preprocess: decode, sample, resize; write the uint8 clip cache and manifests."""
+
+from pathlib import Path
+
+from tsgd.data.preprocess import preprocess_dataset
+from tsgd.jobs import run_job
+
+p = dict(snakemake.params.items())
+params = {k: v for k, v in p.items() if k != "root"}
+out_dir = Path(snakemake.output.stats).parent
+
+
+def body(_tracker):
+    return preprocess_dataset(
+        p["root"],
+        out_dir,
+        manifest=p["manifest"],
+        frames=p["frames"],
+        gap=p["gap"],
+        resize=tuple(p["resize"]),
+        test_groups=p["test_groups"] or None,
+        workers=snakemake.threads,
+        on_error=p["on_error"],
+        max_bad_fraction=p["max_bad_fraction"],
+    )
+
+
+run_job(
+    "preprocess",
+    body,
+    params=params,
+    wildcards=dict(snakemake.wildcards.items()),
+    tracking=snakemake.config["tracking"],
+    log_path=snakemake.log[0],
+    metrics_path=snakemake.output.metrics,
+)
