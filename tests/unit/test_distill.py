@@ -130,3 +130,18 @@ def test_synthesis_lowers_the_loss_and_moves_salient_pixels_more():
         progress=False,
     )
     assert (off - x0).abs()[..., :16].mean() > 2 * moved[..., :16].mean()
+
+
+def test_mosaic_packs_pieces_into_one_clip_of_the_same_size():
+    from tsgd.distill.sets import mosaic
+
+    x = torch.stack([torch.full((2, 3, 8, 8), float(i)) for i in range(8)])  # 8 videos
+    packed = mosaic(x, 2)
+    assert packed.shape == (2, 2, 3, 8, 8)
+    assert packed[0, :, :, :4, :4].unique().tolist() == [0.0]
+    assert packed[0, :, :, :4, 4:].unique().tolist() == [1.0]
+    assert packed[0, :, :, 4:, :4].unique().tolist() == [2.0]
+    assert packed[1, :, :, 4:, 4:].unique().tolist() == [7.0]
+    assert torch.equal(mosaic(x, 1), x)
+    with pytest.raises(ValueError):
+        mosaic(x[:3], 2)

@@ -76,7 +76,12 @@ def tiny_run(tmp_path_factory, repo_root):
 
 def test_all_phases_produce_their_outputs(tiny_run):
     rows = list(csv.DictReader((tiny_run / "results/evaluate/synthetic/summary.csv").open()))
-    assert {r["method"] for r in rows} == {"tsgd", "random"}
+    assert {(r["method"], r["labels"]) for r in rows} == {
+        ("tsgd", "hard"),
+        ("tsgd", "soft"),
+        ("random", "hard"),
+        ("random", "soft"),
+    }
     assert all(int(r["runs"]) == 2 for r in rows)
     teacher = json.loads((tiny_run / "results/teacher/synthetic/metrics.json").read_text())
     assert 0.0 <= teacher["test_top1"] <= 1.0
@@ -106,7 +111,7 @@ def test_changing_a_distill_param_reruns_only_distill_and_evaluate(tiny_run):
     assert planned_rules(dry.stdout) == {
         "all": 1,
         "distill_tsgd": 2,
-        "evaluate": 2,
+        "evaluate": 4,
         "summary": 1,
     }
 
@@ -122,11 +127,11 @@ def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
 def test_every_job_logged_an_mlflow_run(tiny_run):
     db = sqlite3.connect(tiny_run / "mlruns.db")
     runs = db.execute("select run_uuid, name, status from runs").fetchall()
-    # generate + preprocess + teacher + saliency + 4 sets + 4 students
-    assert len(runs) == 12
+    # generate + preprocess + teacher + saliency + 4 sets + 4 sets x 2 label modes
+    assert len(runs) == 16
     assert {r[2] for r in runs} == {"FINISHED"}
     tags = dict(db.execute("select key, count(*) from tags group by key").fetchall())
-    assert tags["phase"] == 12 and tags["wildcard.seed"] == 8
+    assert tags["phase"] == 16 and tags["wildcard.seed"] == 12 and tags["wildcard.labels"] == 8
     params = {k for (k,) in db.execute("select distinct key from params")}
     assert {"lr", "iterations", "beta", "epochs"} <= params
     metrics = {k for (k,) in db.execute("select distinct key from metrics")}

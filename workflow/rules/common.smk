@@ -19,6 +19,7 @@ wildcard_constraints:
     dataset=DATASET,
     ipc=r"\d+",
     seed=r"\d+",
+    labels="hard|soft",
 
 
 onstart:
@@ -65,13 +66,11 @@ SET_FILES = {
     "meta": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/meta.json",
     "metrics": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/metrics.json",
 }
-EVAL_METRICS = (
-    "results/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}/metrics.json"
-)
+EVAL_METRICS = "results/evaluate/{dataset}/{method}/ipc{ipc}/{student}/{labels}/seed{seed}/metrics.json"
 
 
 def soft_label_teacher(wildcards):
     """Students need the teacher only for soft labels."""
-    if config["evaluate"]["labels"] == "soft":
+    if wildcards.labels == "soft":
         return TEACHER.format(dataset=wildcards.dataset)
     return []

@@ -9,9 +9,9 @@ rule evaluate:
     output:
         metrics=EVAL_METRICS,
     log:
-        "logs/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}.log",
+        "logs/evaluate/{dataset}/{method}/ipc{ipc}/{student}/{labels}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{student}/seed{seed}.tsv"
+        "results/benchmarks/evaluate/{dataset}/{method}/ipc{ipc}/{student}/{labels}/seed{seed}.tsv"
     conda:
         "../envs/tsgd.yaml"
     resources:
@@ -33,6 +33,7 @@ rule summary:
             method=BENCH["methods"],
             ipc=BENCH["ipc"],
             student=BENCH["students"],
+            labels=BENCH["labels"],
             seed=BENCH["seeds"],
             allow_missing=True,
         ),

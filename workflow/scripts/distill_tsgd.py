@@ -24,6 +24,7 @@ def body(tracker):
         crop=params["crop"],
         init=params["init"],
         init_pick=params["init_pick"],
+        mosaic_grid=params["mosaic_grid"],
         synthesis=synthesis,
         device=params["device"],
         dataset=w.dataset,

@@ -15,6 +15,7 @@ def body(tracker):
         snakemake.input.videos,
         Path(snakemake.input.stats).parent,
         student=w.student,
+        labels=w.labels,
         seed=int(w.seed),
         teacher_path=teacher,
         tracker=tracker,

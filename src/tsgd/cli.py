@@ -1,0 +1,118 @@
+"""``tsgd``: the pipeline's functions for people (the rules call the same ones).
+
+Heavy imports (torch, decord, mlflow) happen inside the commands, so ``tsgd --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
+
+
+def _params(args: argparse.Namespace) -> dict:
+    from tsgd.config import load_params
+
+    return load_params(args.params, args.schema)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    print(json.dumps(_params(args), indent=2))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tsgd.data.synthetic import generate_synthetic_dataset
+
+    generate_synthetic_dataset(args.out, **_params(args)["synthetic"])
+    print(f"wrote {args.out}/clips.csv")
+    return 0
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from tsgd.data.preprocess import preprocess_dataset
+
+    p = _params(args)
+    pre = p["preprocess"]
+    summary = preprocess_dataset(
+        args.root,
+        args.out,
+        manifest=args.manifest,
+        frames=pre["frames"],
+        gap=pre["gap"],
+        resize=tuple(pre["resize"]),
+        test_groups=args.test_groups or p["dataset"]["test_groups"] or None,
+        workers=args.workers,
+        on_error=pre["on_error"],
+        max_bad_fraction=pre["max_bad_fraction"],
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from tsgd.io.sets import load_tensors
+
+    tensors, meta = load_tensors(args.set)
+    shapes = {k: list(v.shape) for k, v in tensors.items()}
+    keep = ("role", "method", "dataset", "ipc", "frames", "crop", "classes", "sha256")
+    print(json.dumps({"tensors": shapes, **{k: meta.get(k) for k in keep}}, indent=2))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from tsgd.evaluate.aggregate import summarize, write_summary
+
+    rows = summarize(args.metrics)
+    write_summary(rows, args.csv, args.md)
+    print(Path(args.md).read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsgd", description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="validate params.yaml and print it with defaults")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("generate", help="write the built-in synthetic motion dataset")
+    p.add_argument("out", type=Path)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("preprocess", help="decode a video folder into a clip cache")
+    p.add_argument("root", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--manifest", default="clips.csv")
+    p.add_argument("--test-groups", nargs="*", default=None)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("inspect", help="verify a set or checkpoint and print its meta")
+    p.add_argument("set", type=Path)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("summary", help="aggregate metrics.json files (mean ± std)")
+    p.add_argument("metrics", nargs="+", type=Path)
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--md", type=Path, required=True)
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"tsgd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
