@@ -145,3 +145,15 @@ def test_mosaic_packs_pieces_into_one_clip_of_the_same_size():
     assert torch.equal(mosaic(x, 1), x)
     with pytest.raises(ValueError):
         mosaic(x[:3], 2)
+
+
+def test_stitch_concatenates_consecutive_clips_in_time():
+    from tsgd.distill.sets import stitch
+
+    x = torch.stack([torch.full((2, 3, 4, 4), float(i)) for i in range(4)])  # 4 clips of 2
+    out = stitch(x, 2)
+    assert out.shape == (2, 4, 3, 4, 4)
+    assert out[0, :, 0, 0, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert out[1, :, 0, 0, 0].tolist() == [2.0, 2.0, 3.0, 3.0]
+    with pytest.raises(ValueError):
+        stitch(x[:3], 2)

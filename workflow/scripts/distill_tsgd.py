@@ -25,6 +25,7 @@ def body(tracker):
         init=params["init"],
         init_pick=params["init_pick"],
         mosaic_grid=params["mosaic_grid"],
+        temporal_pieces=params["temporal_pieces"],
         synthesis=synthesis,
         device=params["device"],
         dataset=w.dataset,

@@ -20,6 +20,7 @@ from tsgd.engine import pick_device
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
 from tsgd.io.sets import load_tensors, save_tensors
 from tsgd.models.checkpoint import load_model
+from tsgd.saliency.tsgf import best_window
 
 
 def _windows(
@@ -132,6 +133,18 @@ def mosaic(x: torch.Tensor, grid: int) -> torch.Tensor:
     return small.permute(0, 3, 4, 1, 5, 2, 6).reshape(m // (grid * grid), t, c, h, w)
 
 
+def stitch(x: torch.Tensor, pieces: int) -> torch.Tensor:
+    """Concatenate consecutive groups of ``pieces`` short clips in time.
+
+    ``x: [N * pieces, S, C, H, W]`` -> ``[N, pieces * S, C, H, W]``: one stored clip carries
+    the salient segments of several videos, with no near-static frames in between.
+    """
+    m = x.shape[0]
+    if m % pieces:
+        raise ValueError(f"{m} clips do not split into groups of {pieces}")
+    return x.reshape(m // pieces, pieces * x.shape[1], *x.shape[2:])
+
+
 def pixel_bounds(mean: list[float], std: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised values of pixel 0 and pixel 1 per channel: ``([C], [C])``."""
     m, s = torch.tensor(mean), torch.tensor(std)
@@ -160,12 +173,14 @@ def make_tsgd_set(
     init_pick: str,
     synthesis: SynthesisConfig,
     mosaic_grid: int = 1,
+    temporal_pieces: int = 1,
     device: str = "auto",
     dataset: str = "",
     method: str = "tsgd",
 ) -> dict[str, Any]:
     """TSGD: initialise from the most salient windows of real videos (or noise), optionally
-    packed ``mosaic_grid`` x ``mosaic_grid`` into each stored video, then run
+    packed: ``temporal_pieces`` salient segments of frames / pieces frames stitched in time,
+    and/or ``mosaic_grid`` x ``mosaic_grid`` half-size pieces in space; then run
     :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change)."""
     dev = pick_device(device)
     torch.manual_seed(seed)
@@ -176,7 +191,10 @@ def make_tsgd_set(
     best_start = sal["best_start"].numpy()
     rng = np.random.default_rng(seed)
     pools = _per_class(data.labels, data.classes)
-    pieces = ipc * mosaic_grid * mosaic_grid
+    if frames % temporal_pieces:
+        raise ValueError(f"{frames} frames do not split into {temporal_pieces} pieces")
+    per_video = mosaic_grid * mosaic_grid * temporal_pieces
+    pieces = ipc * per_video
     if init_pick == "random":
         idx = np.concatenate([_pick(rng, pool, pieces) for pool in pools])
     elif init_pick == "confident":
@@ -189,9 +207,12 @@ def make_tsgd_set(
         idx = np.concatenate(picks)
     else:
         raise ValueError(f"unknown init_pick {init_pick!r}; expected random or confident")
-    labels = torch.from_numpy(data.labels[idx[:: mosaic_grid**2]].astype(np.int64)).to(dev)
+    labels = torch.from_numpy(data.labels[idx[::per_video]].astype(np.int64)).to(dev)
     if init == "real":
-        x0 = mosaic(_windows(data, idx, best_start[idx], frames, crop, mean, std, dev), mosaic_grid)
+        seg = frames // temporal_pieces
+        starts = best_start if temporal_pieces == 1 else best_window(sal["frame_saliency"], seg)
+        w = _windows(data, idx, np.asarray(starts)[idx], seg, crop, mean, std, dev)
+        x0 = mosaic(stitch(w, temporal_pieces), mosaic_grid)
     elif init == "noise":
         g = seeded_generator(seed)
         x0 = torch.randn(labels.numel(), frames, 3, crop, crop, generator=g).to(dev)
@@ -213,6 +234,7 @@ def make_tsgd_set(
             "saliency_sha256": smeta["sha256"],
             "init": init,
             "init_pick": init_pick,
+            "temporal_pieces": temporal_pieces,
             "mosaic_grid": mosaic_grid,
             "synthesis": asdict(synthesis),
             "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
