@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tsgd.data.transforms import random_resized_crop_flip, saliency_centers, seeded_generator
@@ -129,11 +130,7 @@ def evaluate_set(
         desc=f"student {student}",
         on_epoch=on_epoch,
     )
-    test_clips = (
-        torch.from_numpy(test.clips[:]).to(dev)
-        if dev.type == "cuda"
-        else (torch.from_numpy(test.clips[:]))
-    )
+    test_clips = torch.from_numpy(np.ascontiguousarray(test.clips)).to(dev)  # uint8, resident
     test_labels = torch.from_numpy(test.labels.astype("int64"))
     if result.diverged:
         scores: dict[str, Any] = {
