@@ -56,3 +56,27 @@ def test_registry_rejects_unknown_names_and_arguments():
         build_model("mc3_18", 3, widths=(1, 2, 3))
     with pytest.raises(ValueError, match="shape"):
         ConvNet3D(3)(torch.randn(3, 32, 32))
+
+
+def test_checkpoint_round_trip_rebuilds_the_architecture(tmp_path):
+    from tsgd.models.checkpoint import load_model, save_model
+
+    torch.manual_seed(0)
+    net = build_model("convnet3d_bn", 3, widths=(4, 8, 8), dropout=0.1).eval()
+    path = tmp_path / "teacher.safetensors"
+    save_model(
+        path,
+        net,
+        {
+            "model": "convnet3d_bn",
+            "num_classes": 3,
+            "widths": [4, 8, 8],
+            "dropout": 0.1,
+            "classes": ["a", "b", "c"],
+        },
+    )
+    loaded, meta = load_model(path, {"classes": ["a", "b", "c"]})
+    x = torch.randn(2, 4, 3, 16, 16)
+    assert torch.equal(loaded(x), net(x)) and meta["model"] == "convnet3d_bn"
+    with pytest.raises(ValueError, match="classes"):
+        load_model(path, {"classes": ["a", "b"]})

@@ -21,7 +21,7 @@ from tsgd.engine import (
 from tsgd.io.clipcache import load_split, load_stats
 from tsgd.io.sets import load_tensors
 from tsgd.models.checkpoint import load_model
-from tsgd.models.registry import build_model
+from tsgd.models.registry import arch_kwargs, build_model
 from tsgd.saliency.tsgf import saliency_map
 from tsgd.tracking import Tracker
 
@@ -81,10 +81,7 @@ def evaluate_set(
     videos = tensors["videos"].to(dev)
     set_labels = tensors["labels"].to(dev)
     k = len(test.classes)
-    kw: dict[str, Any] = (
-        {"widths": tuple(widths), "dropout": dropout} if student.startswith("convnet3d") else {}
-    )
-    net = build_model(student, k, **kw).to(dev)
+    net = build_model(student, k, **arch_kwargs(student, widths, dropout)).to(dev)
     gen = seeded_generator(seed)
     spatial = None
     if tsgfa:

@@ -10,16 +10,9 @@ import torch
 from torch import nn
 
 from tsgd.io.sets import load_tensors, save_tensors
-from tsgd.models.registry import build_model
+from tsgd.models.registry import arch_kwargs, build_model
 
 ARCH_KEYS = ("model", "num_classes", "widths", "dropout")
-
-
-def arch_kwargs(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Constructor keyword arguments recorded in a checkpoint's meta (ConvNet3D only)."""
-    if str(meta["model"]).startswith("convnet3d"):
-        return {"widths": tuple(meta["widths"]), "dropout": float(meta["dropout"])}
-    return {}
 
 
 def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,6 +30,7 @@ def load_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes and load its weights (eval mode, verified)."""
     tensors, meta = load_tensors(path, expect)
-    model = build_model(meta["model"], int(meta["num_classes"]), **arch_kwargs(meta))
+    kwargs = arch_kwargs(meta["model"], meta.get("widths"), meta.get("dropout"))
+    model = build_model(meta["model"], int(meta["num_classes"]), **kwargs)
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval(), meta

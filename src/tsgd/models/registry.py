@@ -54,6 +54,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def arch_kwargs(name: str, widths: object, dropout: object) -> dict[str, object]:
+    """The constructor arguments params.yaml gives for ``name``: ConvNet3D variants take
+    ``widths`` and ``dropout``; torchvision nets take none (so none are passed)."""
+    if name.startswith("convnet3d"):
+        return {"widths": tuple(widths), "dropout": float(dropout)}  # type: ignore[arg-type]
+    return {}
+
+
 def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
     """Build a randomly initialised model by registry name (see ``MODELS``).
 

@@ -17,7 +17,7 @@ from tsgd.data.transforms import (
 from tsgd.engine import OptimConfig, evaluate_clips, pick_device, train_classifier
 from tsgd.io.clipcache import load_split, load_stats
 from tsgd.models.checkpoint import save_model
-from tsgd.models.registry import build_model
+from tsgd.models.registry import arch_kwargs, build_model
 from tsgd.tracking import Tracker
 
 
@@ -91,10 +91,7 @@ def train_teacher(
     train, clips, labels = load_clips(cache_dir, "train", dev)
     _, test_clips, test_labels = load_clips(cache_dir, "test", dev)
     classes = train.classes
-    kwargs: dict[str, Any] = (
-        {"widths": tuple(widths), "dropout": dropout} if model.startswith("convnet3d") else {}
-    )
-    net = build_model(model, len(classes), **kwargs).to(dev)
+    net = build_model(model, len(classes), **arch_kwargs(model, widths, dropout)).to(dev)
     if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
         raise ValueError(f"teacher {model!r} has no BatchNorm layer; stage 2 matches BN stats")
     gen = seeded_generator(seed)
