@@ -127,7 +127,7 @@ def evaluate_set(
         desc=f"student {student}",
         on_epoch=on_epoch,
     )
-    test_clips = torch.from_numpy(np.ascontiguousarray(test.clips)).to(dev)  # uint8, resident
+    test_clips = torch.from_numpy(np.array(test.clips)).to(dev)  # uint8, resident
     test_labels = torch.from_numpy(test.labels.astype("int64"))
     if result.diverged:
         scores: dict[str, Any] = {

@@ -42,7 +42,7 @@ def compute_cache_saliency(
     dev = pick_device(device)
     sal = torch.empty(n, length)
     for b in range(0, n, batch_size):
-        raw = torch.from_numpy(np.ascontiguousarray(data.clips[b : b + batch_size])).to(dev)
+        raw = torch.from_numpy(np.array(data.clips[b : b + batch_size])).to(dev)
         x = raw.permute(0, 1, 4, 2, 3).float().div_(255.0)
         s_hat = saliency_map(
             x,

@@ -51,7 +51,7 @@ def real_batch_fn(
 def load_clips(cache_dir: str | Path, split: str, device: torch.device):
     """A cached split as tensors on ``device``: uint8 clips [N, L, H, W, 3], int64 labels [N]."""
     data = load_split(cache_dir, split)
-    clips = torch.from_numpy(np.ascontiguousarray(data.clips)).to(device)
+    clips = torch.from_numpy(np.array(data.clips)).to(device)
     labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64)).to(device)
     return data, clips, labels
 
