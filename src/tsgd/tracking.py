@@ -105,7 +105,7 @@ def job_run(
 
     mlflow.set_tracking_uri(uri)
     _retry(lambda: mlflow.set_experiment(experiment))
-    run = _retry(lambda: mlflow.start_run(run_name=run_name))
+    _retry(lambda: mlflow.start_run(run_name=run_name))
     tracker = Tracker(mlflow)
     status = "FAILED"
     try:
@@ -117,4 +117,3 @@ def job_run(
         status = "FINISHED"
     finally:
         _retry(lambda: mlflow.end_run(status=status))
-        del run

@@ -127,8 +127,6 @@ def evaluate_set(
         desc=f"student {student}",
         on_epoch=on_epoch,
     )
-    test_clips = torch.from_numpy(np.array(test.clips)).to(dev)  # uint8, resident
-    test_labels = torch.from_numpy(test.labels.astype("int64"))
     if result.diverged:
         scores: dict[str, Any] = {
             "top1": 0.0,
@@ -137,10 +135,11 @@ def evaluate_set(
             "confusion": [],
         }
     else:
+        test_clips = torch.from_numpy(np.array(test.clips)).to(dev)  # uint8, resident
         scores = evaluate_clips(
             net,
             test_clips,
-            test_labels,
+            torch.from_numpy(test.labels.astype("int64")),
             frames=frames,
             crop=crop,
             mean=stats["mean"],

@@ -12,11 +12,10 @@ from torch import nn
 from tsgd.io.sets import load_tensors, save_tensors
 from tsgd.models.registry import arch_kwargs, build_model
 
-ARCH_KEYS = ("model", "num_classes", "widths", "dropout")
-
 
 def save_model(path: str | Path, model: nn.Module, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Save ``model``'s state dict; ``meta`` must name the architecture (``ARCH_KEYS``)."""
+    """Save ``model``'s state dict; ``meta`` must name the architecture (``model``,
+    ``num_classes``, and ``widths``/``dropout`` for ConvNet3D variants)."""
     missing = [k for k in ("model", "num_classes") if k not in meta]
     if missing:
         raise ValueError(f"checkpoint meta lacks {missing}")
