@@ -41,10 +41,28 @@ class DecodeError(ValueError):
         return (type(self), (self.path, self.reason))
 
 
-def _short_reason(exc: BaseException) -> str:
+#: substrings of decoder messages -> what they mean, in words a user can act on
+_EXPLAINED: tuple[tuple[str, str], ...] = (
+    ("cannot find video stream", "no video stream the decoder can read (unknown codec?)"),
+    ("Error reading", "not a readable video file (truncated, corrupt or not a video)"),
+    ("Invalid data found", "not a readable video file (truncated, corrupt or not a video)"),
+    ("avcodec_send_packet", "corrupt or truncated video data"),
+    ("filter_graph", "corrupt or truncated video data (bad stream parameters)"),
+)
+
+
+def _short_reason(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
+    """One line: what went wrong in plain words when known, then the decoder's own message
+    (first line, the file's path removed, at most 160 characters)."""
     lines = str(exc).strip().splitlines()
     first = lines[0] if lines else ""
-    return f"{type(exc).__name__}: {first[:200]}"
+    if path is not None:
+        first = first.replace(str(path), "<file>")
+    detail = f"{type(exc).__name__}: {first[:160]}"
+    for needle, meaning in _EXPLAINED:
+        if needle in str(exc):
+            return f"{meaning}; {detail}"
+    return detail
 
 
 def _resample_width(frames: np.ndarray, width: int) -> np.ndarray:
@@ -93,7 +111,7 @@ class VideoFile:
             self.n_frames = len(self._reader)
             self.fps = float(self._reader.get_avg_fps())
         except Exception as exc:
-            raise DecodeError(self.path, _short_reason(exc)) from exc
+            raise DecodeError(self.path, _short_reason(exc, self.path)) from exc
         if self.n_frames < 1:
             raise DecodeError(self.path, "video has no frames")
 
@@ -107,7 +125,7 @@ class VideoFile:
         try:
             return decord.VideoReader(str(self.path), **kwargs)
         except Exception as exc:  # decord raises DECORDError (a RuntimeError)
-            raise DecodeError(self.path, _short_reason(exc)) from exc
+            raise DecodeError(self.path, _short_reason(exc, self.path)) from exc
 
     def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Decode frames by index.
@@ -143,7 +161,7 @@ class VideoFile:
         except Exception as exc:
             if _LINESIZE_BUG in str(exc):
                 return None
-            raise DecodeError(self.path, _short_reason(exc)) from exc
+            raise DecodeError(self.path, _short_reason(exc, self.path)) from exc
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] != idx.size:
             raise DecodeError(self.path, f"unexpected decoded array {frames.dtype} {frames.shape}")
         if frames.shape[-1] != 3:

@@ -2,14 +2,19 @@
 
 Each video contributes ``frames`` frames chosen by :func:`tsgd.data.sampling.cache_indices`,
 resized by decord at decode time straight to ``height x width`` (no crop: cropping happens
-at training time). Videos are decoded in ``workers`` processes (ordered ``imap``), so the
-output does not depend on ``workers``.
+at training time). Videos are decoded in ``workers`` processes, each writing its clip
+straight into the record's slot of the split's array, so the output does not depend on
+``workers`` or on the order in which videos finish, and memory does not grow with the
+number of videos.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import multiprocessing as mp
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,21 +24,33 @@ from typing import Any
 
 import numpy as np
 
-from tsgd.data.adapters import VideoRecord, assign_splits, folder_dataset
+from tsgd.data.adapters import (
+    VideoRecord,
+    assign_splits,
+    empty_class_folders,
+    load_dataset,
+)
 from tsgd.data.decode import DecodeError, open_video
 from tsgd.data.sampling import cache_indices
-from tsgd.io.atomic import write_json
-from tsgd.io.clipcache import clip_array_writer, write_manifest
+from tsgd.io.atomic import read_json, write_json
+from tsgd.io.clipcache import PartialSplit, write_manifest, write_slot
 
-__all__ = ["decode_clip", "preprocess_dataset"]
+__all__ = ["STATS_STRIDE", "channel_sums", "decode_clip", "preprocess_dataset"]
 
 log = logging.getLogger(__name__)
 
 _ON_ERROR = ("skip", "fail")
+_WORK_DIR = ".partial"
 
 
 def decode_clip(
-    path: str | Path, *, frames: int, gap: int, height: int, width: int
+    path: str | Path,
+    *,
+    frames: int,
+    gap: int,
+    height: int,
+    width: int,
+    min_frames: int = 1,
 ) -> tuple[np.ndarray, int, int, int]:
     """Decode the cached frames of one video.
 
@@ -41,15 +58,20 @@ def decode_clip(
         path: the video file.
         frames: frames to keep (L); gap: requested stride in source frames.
         height, width: output size in pixels (decord resizes while decoding, no crop).
+        min_frames: a video with fewer source frames is refused (shorter than one clip).
 
     Returns:
         ``(clip, n_frames, gap_eff, padded)``: ``clip`` uint8 ``[L, height, width, 3]`` RGB,
         the source frame count, the stride used and the number of padded frames.
 
     Raises:
-        DecodeError: missing, empty or unreadable file.
+        DecodeError: missing, empty, unreadable or too short file.
     """
     video = open_video(path, width=width, height=height)
+    if video.n_frames < min_frames:
+        raise DecodeError(
+            path, f"only {video.n_frames} frames, shorter than one clip ({min_frames} frames)"
+        )
     indices, gap_eff, padded = cache_indices(video.n_frames, frames, gap)
     clip = video.read(indices)
     if clip.shape[1:3] != (height, width):
@@ -57,59 +79,151 @@ def decode_clip(
     return clip, video.n_frames, gap_eff, padded
 
 
+#: channel statistics are taken on every STATS_STRIDE-th pixel row and column of every frame
+STATS_STRIDE = 4
+
+
+def channel_sums(clip: np.ndarray) -> tuple[list[int], list[int], int]:
+    """Exact integer per-channel sums of a clip's statistics grid.
+
+    Args:
+        clip: uint8 ``[L, H, W, 3]``.
+
+    Returns:
+        ``(sum, sum_of_squares, n_pixels)`` over the pixels ``clip[:, ::S, ::S]`` with
+        ``S = STATS_STRIDE`` (a regular grid, 1/16 of the pixels: the mean and std used to
+        standardise inputs, at a fraction of the cost of summing every pixel).
+    """
+    flat = np.ascontiguousarray(clip[:, ::STATS_STRIDE, ::STATS_STRIDE]).reshape(-1, 3)
+    wide = flat.astype(np.uint32)
+    total = flat.sum(axis=0, dtype=np.uint64)
+    total_sq = (wide * wide).sum(axis=0, dtype=np.uint64)
+    return [int(v) for v in total], [int(v) for v in total_sq], int(flat.shape[0])
+
+
 @dataclass(frozen=True)
 class _Task:
-    path: str  # absolute or root-relative path to open
+    pos: int  # record position in its split = slot in the part file
+    path: str  # file to open
+    part: str  # the split's part file
+    offset: int  # byte offset of the slot
     frames: int
     gap: int
     height: int
     width: int
+    min_frames: int
 
 
-@dataclass
-class _Result:
-    clip: np.ndarray | None
-    n_frames: int
-    gap: int
-    padded: int
-    reason: str | None
-    missing: bool = False
-
-
-def _run_task(task: _Task) -> _Result:
-    """Worker entry point: never raises for a bad video, reports it instead."""
+def _run_task(task: _Task) -> dict[str, Any]:
+    """Worker entry point: decode one video into its slot; never raises for a bad video."""
     try:
         clip, n, g, pad = decode_clip(
-            task.path, frames=task.frames, gap=task.gap, height=task.height, width=task.width
+            task.path,
+            frames=task.frames,
+            gap=task.gap,
+            height=task.height,
+            width=task.width,
+            min_frames=task.min_frames,
         )
     except DecodeError as exc:
-        return _Result(None, -1, -1, -1, exc.reason, missing=exc.reason == "file not found")
-    return _Result(clip, n, g, pad, None)
+        return {"pos": task.pos, "status": "skipped", "reason": exc.reason}
+    write_slot(task.part, task.offset, clip)
+    total, total_sq, count = channel_sums(clip)
+    return {
+        "pos": task.pos,
+        "status": "ok",
+        "n_frames": n,
+        "gap": g,
+        "padded": pad,
+        "sum": total,
+        "sumsq": total_sq,
+        "count": count,
+    }
 
 
-class _ChannelStats:
-    """Exact streaming per-channel sums of uint8 clips (integer arithmetic, order-free)."""
+def _crashed(task: _Task, exc: BaseException) -> dict[str, Any]:
+    reason = f"decoder process crashed ({type(exc).__name__})"
+    return {"pos": task.pos, "status": "skipped", "reason": reason}
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = np.zeros(3, dtype=np.uint64)
-        self.total_sq = np.zeros(3, dtype=np.uint64)
 
-    def add(self, clip: np.ndarray) -> None:
-        flat = clip.reshape(-1, 3)
-        self.count += flat.shape[0]
-        self.total += flat.sum(axis=0, dtype=np.uint64)
-        wide = flat.astype(np.uint32)
-        self.total_sq += (wide * wide).sum(axis=0, dtype=np.uint64)
+class _Decoder:
+    """Runs :func:`_run_task` over tasks in ``workers`` processes, results in completion order.
 
-    def mean_std(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std in [0, 1] units (population std)."""
-        if self.count == 0:
-            raise ValueError("no train pixels to compute statistics from")
-        mean = self.total.astype(np.float64) / self.count
-        var = self.total_sq.astype(np.float64) / self.count - mean * mean
-        std = np.sqrt(np.maximum(var, 0.0))
-        return (mean / 255.0).tolist(), (std / 255.0).tolist()
+    At most ``4 * workers`` tasks are in flight, so memory does not grow with the number of
+    videos. A worker that dies (a decoder segfault, the OOM killer) does not hang or abort
+    the run: the tasks that were in flight are retried one at a time in a fresh process, and
+    the one that kills its process again is reported as skipped.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: Any = None
+
+    def _new(self, workers: int) -> Any:
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Loading decord's native libraries costs ~0.7 GB per process; loaded once here,
+        # before the workers fork, those pages are shared by all workers (copy-on-write).
+        import decord  # noqa: F401
+
+        return ProcessPoolExecutor(workers, mp_context=mp.get_context(_start_method()))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _isolate(self, suspects: list[_Task]) -> Iterator[dict[str, Any]]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        for task in suspects:
+            solo = self._new(1)
+            try:
+                yield solo.submit(_run_task, task).result()
+            except BrokenProcessPool as exc:
+                log.warning("decoder process crashed on %s", task.path)
+                yield _crashed(task, exc)
+            finally:
+                solo.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, tasks: Iterator[_Task]) -> Iterator[dict[str, Any]]:
+        if self.workers == 1:
+            yield from map(_run_task, tasks)
+            return
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        window = 4 * self.workers
+        pending: dict[Any, _Task] = {}
+        queue = iter(tasks)
+        self._executor = self._new(self.workers)
+        while True:
+            for task in queue:
+                pending[self._executor.submit(_run_task, task)] = task
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                del pending[future]
+                yield result
+            if broken:
+                suspects = list(pending.values())
+                pending.clear()
+                self.close()
+                log.warning(
+                    "a decoder process died; retrying its %d in-flight videos one by one",
+                    len(suspects),
+                )
+                yield from self._isolate(suspects)
+                self._executor = self._new(self.workers)
 
 
 def _validate(
@@ -146,112 +260,186 @@ def _validate(
     return height, width
 
 
-def _pool_map(tasks: list[_Task], workers: int, pool: Any) -> Iterator[_Result]:
-    if pool is None:
-        return map(_run_task, tasks)
-    chunksize = max(1, min(16, len(tasks) // (workers * 8)))
-    return pool.imap(_run_task, tasks, chunksize=chunksize)
-
-
 def _format_list(items: Sequence[str], limit: int = 20) -> str:
     shown = "\n  ".join(items[:limit])
     more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
     return f"  {shown}{more}"
 
 
-def _process_split(
-    split: str,
+def _fingerprint(settings: dict[str, Any], by_split: dict[str, list[VideoRecord]]) -> str:
+    """Hash of everything that determines the cache's bytes (not thresholds or workers)."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for split, records in by_split.items():
+        h.update(f"\0{split}\0".encode())
+        for r in records:
+            h.update(f"{r.path}\t{r.label}\t{r.group}\n".encode())
+    return h.hexdigest()
+
+
+def _open_work(out: Path, fingerprint: str) -> Path:
+    """The resumable work folder ``out/.partial``; emptied if it belongs to other settings."""
+    work = out / _WORK_DIR
+    stamp = work / "fingerprint.json"
+    if work.exists():
+        try:
+            same = read_json(stamp).get("fingerprint") == fingerprint
+        except (FileNotFoundError, ValueError, AttributeError):
+            same = False
+        if not same:
+            log.info("discarding unfinished work in %s (other settings or videos)", work)
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        write_json(stamp, {"fingerprint": fingerprint})
+    return work
+
+
+def _decode_split(
+    part: PartialSplit,
     records: list[VideoRecord],
     *,
     root: Path,
-    out: Path,
-    classes: list[str],
-    frames: int,
-    gap: int,
-    height: int,
-    width: int,
-    workers: int,
-    pool: Any,
+    decoder: _Decoder,
+    task_args: dict[str, int],
     on_error: str,
-    max_bad_fraction: float,
     progress: bool,
-    stats: _ChannelStats | None,
-) -> tuple[int, list[dict[str, str]]]:
-    """Decode one split into ``out/{split}.npy`` + ``.csv``; returns (ok count, skipped)."""
+) -> int:
+    """Decode the records of one split not yet in ``part``'s journal; returns how many."""
     from tqdm import tqdm  # lazy
 
-    class_index = {c: i for i, c in enumerate(classes)}
-    tasks = [_Task(str(root / r.path), frames, gap, height, width) for r in records]
-    rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    clip_shape = (frames, height, width, 3)
-    with clip_array_writer(out / f"{split}.npy", len(records), clip_shape) as writer:
-        bar = tqdm(
-            total=len(tasks),
-            desc=f"preprocess {split}",
-            unit="clip",
-            file=sys.stderr,
-            disable=not progress,
-            dynamic_ncols=True,
+    todo = [i for i in range(len(records)) if i not in part.done]
+    if part.done:
+        log.info(
+            "split %s: resuming, %d of %d videos already done",
+            part.split,
+            len(part.done),
+            len(records),
         )
-        try:
-            for record, result in zip(records, _pool_map(tasks, workers, pool), strict=True):
-                bar.update(1)
-                row: dict[str, Any] = {
-                    "path": record.path,
-                    "label": record.label,
-                    "label_index": class_index[record.label],
-                    "group": record.group,
-                }
-                if result.clip is None:
-                    full = root / record.path
+    tasks = (
+        _Task(i, str(root / records[i].path), str(part.path), part.offset(i), **task_args)
+        for i in todo
+    )
+    bar = tqdm(
+        total=len(records),
+        initial=len(part.done),
+        desc=f"preprocess {part.split}",
+        unit="clip",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    try:
+        with part.journal_path.open("a", encoding="utf-8") as journal:
+            for entry in decoder.run(tasks):
+                if entry["status"] != "ok":
+                    full = root / records[entry["pos"]].path
                     if on_error == "fail":
-                        if result.missing:
+                        if entry["reason"] == "file not found":
                             raise FileNotFoundError(f"video not found: {full}")
-                        raise DecodeError(full, result.reason or "unknown error")
-                    log.warning("skipping %s: %s", full, result.reason)
-                    skipped.append({"split": split, "path": record.path, "reason": result.reason})
-                    row.update(index=-1, n_frames=-1, gap=-1, padded=-1, status="skipped")
-                    row["reason"] = result.reason
-                else:
-                    index = writer.append(result.clip)
-                    if stats is not None:
-                        stats.add(result.clip)
-                    row.update(index=index, n_frames=result.n_frames, gap=result.gap)
-                    row.update(padded=result.padded, status="ok", reason="")
-                rows.append(row)
-        finally:
-            bar.close()
+                        raise DecodeError(full, entry["reason"])
+                    log.warning("skipping %s: %s", full, entry["reason"])
+                part.record(entry, journal)
+                bar.update(1)
+    finally:
+        bar.close()
+    return len(todo)
 
-        n_ok = writer.count
-        if n_ok == 0:
-            raise RuntimeError(
-                f"split {split!r}: none of its {len(records)} videos could be decoded:\n"
-                + _format_list([f"{s['path']}: {s['reason']}" for s in skipped])
-            )
-        if len(skipped) > max_bad_fraction * len(records):
-            raise RuntimeError(
-                f"split {split!r}: {len(skipped)} of {len(records)} videos could not be decoded "
-                f"(more than max_bad_fraction={max_bad_fraction}):\n"
-                + _format_list([f"{root / s['path']}: {s['reason']}" for s in skipped])
-            )
-        if stats is not None:  # the train split: every class must keep a video
-            kept = {r["label"] for r in rows if r["status"] == "ok"}
-            lost = [c for c in classes if c not in kept]
-            if lost:
-                raise ValueError(f"class(es) whose train videos all failed to decode: {lost}")
-    write_manifest(out / f"{split}.csv", rows)
-    return n_ok, skipped
+
+def _check_split(
+    part: PartialSplit,
+    records: list[VideoRecord],
+    *,
+    root: Path,
+    classes: list[str],
+    max_bad_fraction: float,
+) -> list[dict[str, str]]:
+    """Apply the bad-file rules to a decoded split; returns its skipped files."""
+    skipped = [
+        {"split": part.split, "path": records[i].path, "reason": part.done[i]["reason"]}
+        for i in range(len(records))
+        if part.done[i]["status"] != "ok"
+    ]
+    n_ok = len(records) - len(skipped)
+    listing = [f"{root / s['path']}: {s['reason']}" for s in skipped]
+    if n_ok == 0:
+        raise RuntimeError(
+            f"split {part.split!r}: none of its {len(records)} videos could be decoded:\n"
+            + _format_list(listing)
+        )
+    if len(skipped) > max_bad_fraction * len(records):
+        raise RuntimeError(
+            f"split {part.split!r}: {len(skipped)} of {len(records)} videos could not be "
+            f"decoded (more than max_bad_fraction={max_bad_fraction}):\n" + _format_list(listing)
+        )
+    if part.split == "train":  # every class must keep a video
+        kept = {records[i].label for i in range(len(records)) if part.done[i]["status"] == "ok"}
+        lost = [c for c in classes if c not in kept]
+        if lost:
+            raise ValueError(f"class(es) whose train videos all failed to decode: {lost}")
+    if skipped:
+        log.warning(
+            "split %s: %d of %d videos skipped:\n%s",
+            part.split,
+            len(skipped),
+            len(records),
+            _format_list(listing, limit=len(listing)),
+        )
+    return skipped
+
+
+def _manifest_rows(
+    part: PartialSplit, records: list[VideoRecord], classes: list[str]
+) -> Iterator[dict[str, Any]]:
+    class_index = {c: i for i, c in enumerate(classes)}
+    index = 0
+    for i, record in enumerate(records):
+        entry = part.done[i]
+        row: dict[str, Any] = {
+            "path": record.path,
+            "label": record.label,
+            "label_index": class_index[record.label],
+            "group": record.group,
+        }
+        if entry["status"] == "ok":
+            row.update(index=index, n_frames=entry["n_frames"], gap=entry["gap"])
+            row.update(padded=entry["padded"], status="ok", reason="")
+            index += 1
+        else:
+            row.update(index=-1, n_frames=-1, gap=-1, padded=-1, status="skipped")
+            row["reason"] = entry["reason"]
+        yield row
+
+
+def _mean_std(part: PartialSplit) -> tuple[list[float], list[float]]:
+    """Per-channel mean and (population) std in [0, 1] units from a journal's sums."""
+    total = np.zeros(3, dtype=np.float64)
+    total_sq = np.zeros(3, dtype=np.float64)
+    count = 0
+    for entry in part.done.values():
+        if entry["status"] == "ok":
+            total += np.asarray(entry["sum"], dtype=np.float64)
+            total_sq += np.asarray(entry["sumsq"], dtype=np.float64)
+            count += int(entry["count"])
+    if count == 0:
+        raise ValueError("no train pixels to compute statistics from")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
+    return (mean / 255.0).tolist(), (std / 255.0).tolist()
 
 
 def preprocess_dataset(
     root: str | Path,
     out_dir: str | Path,
     *,
+    source: str = "folder",
     manifest: str | None = "clips.csv",
+    official_split: int = 1,
+    annotations: str | None = None,
     frames: int,
     gap: int,
     resize: tuple[int, int],
+    min_frames: int = 1,
     splits: Sequence[str] = ("train", "test"),
     test_groups: Sequence[str] | None = None,
     val_groups: Sequence[str] | None = None,
@@ -262,30 +450,57 @@ def preprocess_dataset(
 ) -> dict[str, Any]:
     """Decode a dataset into the clip cache ``out_dir`` (layout: :mod:`tsgd.io.clipcache`).
 
+    The work is resumable: decoded clips go straight into ``out_dir/.partial`` with a
+    journal, so a run that is killed (even with SIGKILL) and started again with the same
+    settings decodes only the videos that were not finished. The finished cache appears
+    only at the end, ``stats.json`` last; ``.partial`` is then removed.
+
     Args:
-        root: dataset root (see :func:`tsgd.data.adapters.folder_dataset`).
+        root: dataset root, in the layout of ``source``.
         out_dir: cache folder to write (created if needed).
-        manifest: manifest file name in ``root``, or None to scan class folders.
+        source: dataset layout, one of :data:`tsgd.data.adapters.DATASET_SOURCES`
+            (see :func:`tsgd.data.adapters.load_dataset`).
+        manifest: ``folder`` source: manifest file name in ``root``, or None to scan class
+            folders.
+        official_split: ucf101 / miniucf / hmdb51: the official split number (1-3).
+        annotations: where the split / label files are, when not in the official place.
         frames: frames kept per video (L); gap: requested stride in source frames.
         resize: ``(height, width)`` in pixels of the cached frames.
+        min_frames: videos with fewer source frames are bad ("shorter than one clip");
+            videos with at least ``min_frames`` but fewer than ``frames`` are padded.
         splits: splits to write; must include ``train``; every record's split must be one
             of them (a record in another split is an error, never silently dropped).
-        test_groups, val_groups: split by these groups (else the manifest's ``split``).
+        test_groups, val_groups: split by these groups: ``test_groups`` replaces the
+            dataset's own split, ``val_groups`` moves those train groups to ``val``.
         workers: decoding processes (1 = in this process).
-        on_error: ``"skip"`` records bad videos as skipped in the manifest (error if more
-            than ``max_bad_fraction`` of a split); ``"fail"`` raises at the first one.
-        progress: show a tqdm bar on stderr.
+        on_error: ``"skip"`` records bad videos as skipped in the manifest and the log
+            (error if more than ``max_bad_fraction`` of a split); ``"fail"`` raises at the
+            first one, naming its path.
+        progress: show a tqdm bar (rate, ETA) on stderr.
 
     Returns:
         summary dict: ``counts`` ({split: {total, ok, skipped}}), ``skipped`` (list of
-        {split, path, reason}), ``seconds``, ``clips_per_s``, ``classes``, ``out_dir``.
+        {split, path, reason}), ``empty_class_folders`` (class folders without a video),
+        ``decoded`` (videos decoded by this call; fewer than the total when resuming),
+        ``seconds``, ``clips_per_s`` (decoded / seconds), ``classes``, ``out_dir``.
     """
     t0 = time.perf_counter()
     height, width = _validate(frames, gap, resize, splits, workers, on_error, max_bad_fraction)
+    if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1:
+        raise ValueError(f"min_frames must be an integer >= 1, got {min_frames!r}")
     root = Path(root)
     out = Path(out_dir)
-    classes, records = folder_dataset(root, manifest)
+    classes, records = load_dataset(
+        source, root, split=official_split, manifest=manifest, annotations=annotations
+    )
     records = assign_splits(records, test_groups=test_groups, val_groups=val_groups)
+    empty_folders = empty_class_folders(root, _candidate_classes(root, source, classes))
+    empty_classes = [c for c in classes if c in empty_folders]
+    if empty_classes:
+        raise ValueError(
+            f"class folder(s) with no video: {empty_classes}; every video of these classes "
+            f"is missing under {root} (restore them, or drop the classes from the dataset)"
+        )
 
     by_split: dict[str, list[VideoRecord]] = {s: [] for s in splits}
     for r in records:
@@ -302,40 +517,51 @@ def preprocess_dataset(
     if empty:
         raise ValueError(f"class(es) with no train video: {empty}")
 
+    task_args = {
+        "frames": frames,
+        "gap": gap,
+        "height": height,
+        "width": width,
+        "min_frames": min_frames,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "stats.json").unlink(missing_ok=True)  # marks the cache incomplete until the end
+    work = _open_work(out, _fingerprint(task_args, by_split))
+
+    clip_shape = (frames, height, width, 3)
+    parts = {s: PartialSplit(work, s, len(by_split[s]), clip_shape) for s in splits}
+    decoded = 0
+    decoder = _Decoder(workers)
+    try:
+        for s in splits:
+            decoded += _decode_split(
+                parts[s],
+                by_split[s],
+                root=root,
+                decoder=decoder,
+                task_args=task_args,
+                on_error=on_error,
+                progress=progress,
+            )
+    finally:
+        decoder.close()
 
     counts: dict[str, dict[str, int]] = {}
     all_skipped: list[dict[str, str]] = []
-    stats = _ChannelStats()
-    pool = mp.get_context(_start_method()).Pool(workers) if workers > 1 else None
-    try:
-        for s in splits:
-            n_ok, skipped = _process_split(
-                s,
-                by_split[s],
-                root=root,
-                out=out,
-                classes=classes,
-                frames=frames,
-                gap=gap,
-                height=height,
-                width=width,
-                workers=workers,
-                pool=pool,
-                on_error=on_error,
-                max_bad_fraction=max_bad_fraction,
-                progress=progress,
-                stats=stats if s == "train" else None,
-            )
-            counts[s] = {"total": len(by_split[s]), "ok": n_ok, "skipped": len(skipped)}
-            all_skipped.extend(skipped)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+    for s in splits:
+        skipped = _check_split(
+            parts[s], by_split[s], root=root, classes=classes, max_bad_fraction=max_bad_fraction
+        )
+        total = len(by_split[s])
+        counts[s] = {"total": total, "ok": total - len(skipped), "skipped": len(skipped)}
+        all_skipped.extend(skipped)
+    mean, std = _mean_std(parts["train"])
 
-    mean, std = stats.mean_std()
+    for s in splits:
+        part = parts[s]
+        ok = [i for i in range(part.n_records) if part.done[i]["status"] == "ok"]
+        part.finalize(out / f"{s}.npy", ok)
+        write_manifest(out / f"{s}.csv", _manifest_rows(part, by_split[s], classes))
     write_json(out / "classes.json", classes)
     write_json(
         out / "stats.json",
@@ -346,20 +572,40 @@ def preprocess_dataset(
             "height": height,
             "width": width,
             "gap": gap,
+            "min_frames": min_frames,
+            "stats_stride": STATS_STRIDE,
             "dataset_root": str(root.resolve()),
+            "source": source,
             "counts": counts,
+            "empty_class_folders": empty_folders,
         },
     )
+    shutil.rmtree(work)
     seconds = time.perf_counter() - t0
-    n_total = sum(c["total"] for c in counts.values())
     return {
         "counts": counts,
         "skipped": all_skipped,
+        "empty_class_folders": empty_folders,
+        "decoded": decoded,
         "seconds": seconds,
-        "clips_per_s": n_total / seconds if seconds > 0 else float("inf"),
+        "clips_per_s": decoded / seconds if seconds > 0 else float("inf"),
         "classes": classes,
         "out_dir": str(out),
     }
+
+
+def _candidate_classes(root: Path, source: str, classes: list[str]) -> list[str]:
+    """Names whose folder may be an (empty) class folder: the classes, and for ``folder``
+    datasets every visible sub-folder of ``root`` or ``root/videos`` without sub-folders."""
+    names = list(classes)
+    if source == "folder":
+        for base in (root, root / "videos"):
+            if base.is_dir():
+                for d in sorted(base.iterdir()):
+                    if d.is_dir() and not d.name.startswith(".") and d.name not in names:
+                        if not any(c.is_dir() for c in d.iterdir()):
+                            names.append(d.name)
+    return names
 
 
 def _start_method() -> str:

@@ -11,35 +11,35 @@ Layout of a cache folder ``D``:
 
 Every file is written under a temporary name in ``D`` and renamed into place
 (:mod:`tsgd.io.atomic`), so a reader never sees a half-written file. ``stats.json`` is
-written last: a cache folder without it is incomplete.
+written last: a cache folder without it is incomplete. While a cache is being built, its
+work lives in ``D/.partial/`` (:class:`PartialSplit`), which lets a killed build resume.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tsgd.io.atomic import atomic_path, write_text_atomic
+from tsgd.io.atomic import write_with
 
 __all__ = [
     "MANIFEST_COLUMNS",
-    "ClipArrayWriter",
     "ClipSplit",
-    "clip_array_writer",
+    "PartialSplit",
     "load_classes",
     "load_split",
     "load_stats",
     "read_manifest",
     "write_manifest",
+    "write_slot",
 ]
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -77,86 +77,167 @@ class ClipSplit:
 # ---------------------------------------------------------------------------------- writing
 
 
-class ClipArrayWriter:
-    """Appends clips to a uint8 ``[capacity, L, H, W, 3]`` .npy memmap at ``path``.
+class PartialSplit:
+    """One split of a cache under construction: a slot per record, and a journal.
 
-    :meth:`close` flushes it and, if fewer than ``capacity`` clips were appended, rewrites it
-    with exactly the appended rows (streamed in chunks, bounded memory).
+    Files in ``work_dir`` (normally ``<cache>/.partial``):
+
+    - ``{split}.npy``: a standard uint8 .npy of shape ``[n_records, L, H, W, 3]``, created
+      sparse; record ``i`` lives in slot ``i`` whatever order records finish in, so workers
+      write their clip straight into the file (:func:`write_slot`) and nothing large passes
+      through the parent process or stays in memory;
+    - ``{split}.jsonl``: one JSON object per finished record (``pos`` plus what the caller
+      stores), appended only after that record's slot was written, flushed per line.
+
+    A process killed at any moment (SIGKILL included) leaves a journal whose complete lines
+    all describe fully written slots; reopening resumes from them (a torn last line is cut
+    off). :meth:`finalize` produces the compact ``[n_ok, L, H, W, 3]`` .npy of the ok records.
     """
 
-    def __init__(self, path: Path, capacity: int, clip_shape: tuple[int, int, int, int]) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.path = Path(path)
-        self.clip_shape = tuple(clip_shape)
-        self.count = 0
-        self._array: np.ndarray | None = np.lib.format.open_memmap(
-            self.path, mode="w+", dtype=np.uint8, shape=(capacity, *self.clip_shape)
-        )
+    def __init__(
+        self,
+        work_dir: str | os.PathLike[str],
+        split: str,
+        n_records: int,
+        clip_shape: tuple[int, int, int, int],
+    ) -> None:
+        if n_records < 1:
+            raise ValueError(f"n_records must be >= 1, got {n_records}")
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.split = split
+        self.n_records = int(n_records)
+        self.clip_shape = tuple(int(v) for v in clip_shape)
+        self.slot_bytes = int(np.prod(self.clip_shape))
+        self.path = self.work_dir / f"{split}.npy"
+        self.journal_path = self.work_dir / f"{split}.jsonl"
+        self.header_bytes = self._open_array()
+        self.done: dict[int, dict[str, Any]] = self._read_journal()
 
-    def append(self, clip: np.ndarray) -> int:
-        """Store one uint8 ``[L, H, W, 3]`` clip; returns its row index."""
-        if self._array is None:
-            raise RuntimeError(f"{self.path} is closed")
-        if clip.dtype != np.uint8 or clip.shape != self.clip_shape:
-            raise ValueError(f"clip must be uint8 {self.clip_shape}, got {clip.dtype} {clip.shape}")
-        if self.count >= self._array.shape[0]:
-            raise ValueError(f"{self.path} is full ({self.count} clips)")
-        self._array[self.count] = clip
-        self.count += 1
-        return self.count - 1
+    def _open_array(self) -> int:
+        shape = (self.n_records, *self.clip_shape)
+        size = None
+        if self.path.is_file():
+            with self.path.open("rb") as fh:
+                try:
+                    if np.lib.format.read_magic(fh) != (1, 0):
+                        raise ValueError("not written by PartialSplit")
+                    got_shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    header = fh.tell()
+                    size = header + self.n_records * self.slot_bytes
+                except ValueError:
+                    got_shape, dtype, header = None, None, 0
+            if got_shape == shape and dtype == np.uint8 and self.path.stat().st_size == size:
+                return header
+            self.path.unlink()  # not ours, or torn while being created: start over
+            self.journal_path.unlink(missing_ok=True)
+        tmp = self.path.with_name(self.path.name + ".new")
+        with tmp.open("wb") as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": "|u1", "fortran_order": False, "shape": shape}
+            )
+            header = fh.tell()
+            fh.truncate(header + self.n_records * self.slot_bytes)  # sparse
+        os.replace(tmp, self.path)
+        return header
 
-    def close(self) -> None:
-        if self._array is None:
-            return
-        capacity = self._array.shape[0]
-        self._array.flush()
-        self._array = None
-        if self.count < capacity:
-            src = np.load(self.path, mmap_mode="r", allow_pickle=False)
-            compact = self.path.with_name(self.path.name + ".compact")
+    def _read_journal(self) -> dict[int, dict[str, Any]]:
+        done: dict[int, dict[str, Any]] = {}
+        if not self.journal_path.is_file():
+            self.journal_path.touch()
+            return done
+        with self.journal_path.open("rb+") as fh:
+            data = fh.read()
+            keep = data.rfind(b"\n") + 1  # a line without its newline was torn by a kill
+            if keep < len(data):
+                fh.truncate(keep)
+        for line in data[:keep].splitlines():
+            entry = json.loads(line)
+            pos = entry.get("pos")
+            if not isinstance(pos, int) or not 0 <= pos < self.n_records:
+                raise ValueError(f"{self.journal_path}: bad record position in {line[:80]!r}")
+            done[pos] = entry
+        return done
+
+    def offset(self, pos: int) -> int:
+        """Byte offset of record ``pos``'s slot in :attr:`path`."""
+        return self.header_bytes + pos * self.slot_bytes
+
+    def record(self, entry: dict[str, Any], fh: Any) -> None:
+        """Append ``entry`` (must hold ``pos``; its slot already written) to the journal
+        opened as ``fh`` (text, append mode), flushed so that a kill cannot lose it."""
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        fh.flush()
+        self.done[int(entry["pos"])] = entry
+
+    def finalize(self, dest: str | os.PathLike[str], ok: Sequence[int]) -> None:
+        """Write the ok records' clips, in the order given, as ``dest`` (atomically).
+
+        When every record is ok the part file is hard-linked into place (no copy; the part
+        stays valid for a rerun until the caller removes the work folder); otherwise the ok
+        slots are copied in chunks (bounded memory).
+        """
+        dest = Path(dest)
+        if list(ok) == list(range(self.n_records)):
+            tmp = dest.with_name(f".{dest.name}.link")
+            tmp.unlink(missing_ok=True)
             try:
-                dst = np.lib.format.open_memmap(
-                    compact, mode="w+", dtype=np.uint8, shape=(self.count, *self.clip_shape)
+                os.link(self.path, tmp)
+            except OSError:  # no hard links on this filesystem
+                shutil.copyfile(self.path, tmp)
+            os.replace(tmp, dest)
+            return
+        if not ok:
+            raise ValueError(f"split {self.split!r} has no ok record to write")
+
+        def copy(tmp: Path) -> None:
+            with tmp.open("wb") as out, self.path.open("rb") as src:
+                shape = (len(ok), *self.clip_shape)
+                np.lib.format.write_array_header_1_0(
+                    out, {"descr": "|u1", "fortran_order": False, "shape": shape}
                 )
-                for i in range(0, self.count, 64):
-                    j = min(i + 64, self.count)
-                    dst[i:j] = src[i:j]
-                dst.flush()
-                del dst, src
-                os.replace(compact, self.path)
-            finally:
-                compact.unlink(missing_ok=True)
+                for pos in ok:
+                    src.seek(self.offset(pos))
+                    out.write(src.read(self.slot_bytes))
+
+        write_with(dest, copy)
 
 
-@contextmanager
-def clip_array_writer(
-    path: str | os.PathLike[str], capacity: int, clip_shape: tuple[int, int, int, int]
-) -> Iterator[ClipArrayWriter]:
-    """Write ``path`` (a split's .npy) atomically through a :class:`ClipArrayWriter`.
+def write_slot(path: str | os.PathLike[str], offset: int, clip: np.ndarray) -> None:
+    """Write a uint8 clip's bytes at ``offset`` of ``path`` (a :class:`PartialSplit` file).
 
-    ``clip_shape`` is ``(L, H, W, 3)``. The file appears under its name only if the block
-    ends without an exception; otherwise nothing is left behind.
+    Safe to call from several processes at once for different slots.
     """
-    with atomic_path(path) as tmp:
-        writer = ClipArrayWriter(tmp, capacity, clip_shape)
-        try:
-            yield writer
-        finally:
-            writer.close()
+    data = np.ascontiguousarray(clip, dtype=np.uint8)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data).cast("B")
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    finally:
+        os.close(fd)
 
 
-def write_manifest(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write a split manifest (columns :data:`MANIFEST_COLUMNS`; None -> empty) atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        extra = set(row) - set(MANIFEST_COLUMNS)
-        if extra:
-            raise ValueError(f"unknown manifest column(s) {sorted(extra)} for {path}")
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in MANIFEST_COLUMNS})
-    write_text_atomic(path, buf.getvalue())
+def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write a split manifest (columns :data:`MANIFEST_COLUMNS`; None -> empty) atomically.
+
+    ``rows`` is consumed once, streaming (it may be a generator).
+    """
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                extra = set(row) - set(MANIFEST_COLUMNS)
+                if extra:
+                    raise ValueError(f"unknown manifest column(s) {sorted(extra)} for {path}")
+                writer.writerow(
+                    {k: ("" if row.get(k) is None else row.get(k)) for k in MANIFEST_COLUMNS}
+                )
+
+    write_with(path, write)
 
 
 # ---------------------------------------------------------------------------------- reading
