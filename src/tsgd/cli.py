@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+from tsgd.data.adapters import DATASET_SOURCES
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
 
-def _params(args: argparse.Namespace) -> dict:
-    from tsgd.config import load_params
+def _params(args: argparse.Namespace, dataset: dict | None = None) -> dict:
+    """The validated params file; ``dataset`` entries replace its ``dataset`` section's
+    before the dataset's presets are resolved."""
+    import yaml
 
-    return load_params(args.params, args.schema)
+    from tsgd.config import load_params, validate_params
+
+    if not dataset:
+        return load_params(args.params, args.schema)
+    path = Path(args.params)
+    raw = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    raw = dict(raw or {})
+    raw["dataset"] = {**(raw.get("dataset") or {}), **dataset}
+    return validate_params(raw, args.schema, source=str(path))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -35,16 +48,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_preprocess(args: argparse.Namespace) -> int:
     from tsgd.data.preprocess import preprocess_dataset
 
-    p = _params(args)
+    p = _params(args, {"source": args.source} if args.source else None)
     pre = p["preprocess"]
+    ds = p["dataset"]
+    val_groups = args.val_groups or ds["val_groups"] or None
     summary = preprocess_dataset(
         args.root,
         args.out,
+        source="folder" if ds["source"] == "synthetic" else ds["source"],
         manifest=args.manifest,
+        official_split=args.split or ds["split"],
+        annotations=args.annotations or ds["annotations"],
         frames=pre["frames"],
         gap=pre["gap"],
         resize=tuple(pre["resize"]),
-        test_groups=args.test_groups or p["dataset"]["test_groups"] or None,
+        min_frames=pre["min_frames"],
+        splits=("train", "val", "test") if val_groups else ("train", "test"),
+        test_groups=args.test_groups or ds["test_groups"] or None,
+        val_groups=val_groups,
         workers=args.workers,
         on_error=pre["on_error"],
         max_bad_fraction=pre["max_bad_fraction"],
@@ -85,12 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("preprocess", help="decode a video folder into a clip cache")
-    p.add_argument("root", type=Path)
-    p.add_argument("out", type=Path)
-    p.add_argument("--manifest", default="clips.csv")
+    p = sub.add_parser(
+        "preprocess",
+        help="decode a video dataset into a clip cache (resumes a killed run)",
+        description="Clip settings come from --params (null: the dataset's benchmark preset).",
+    )
+    p.add_argument("root", type=Path, help="the dataset's root folder")
+    p.add_argument("out", type=Path, help="cache folder to write")
+    p.add_argument("--source", choices=DATASET_SOURCES, default=None, help="dataset layout")
+    p.add_argument("--manifest", default="clips.csv", help="folder source: manifest CSV")
+    p.add_argument("--split", type=int, default=None, help="official split number (1-3)")
+    p.add_argument("--annotations", default=None, help="split/label files' folder")
     p.add_argument("--test-groups", nargs="*", default=None)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--val-groups", nargs="*", default=None)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser("inspect", help="verify a set or checkpoint and print its meta")

@@ -55,3 +55,44 @@ def test_unknown_section_and_all_errors_reported(repo_root, schema_path):
 def test_missing_file(tmp_path, schema_path):
     with pytest.raises(FileNotFoundError):
         load_params(tmp_path / "nope.yaml", schema_path)
+
+
+@pytest.mark.parametrize(
+    "source,frames,gap,resize,clip_frames,crop",
+    [
+        ("synthetic", 16, 1, [36, 36], 8, 32),
+        ("ucf101", 16, 4, [120, 160], 16, 112),
+        ("miniucf", 16, 4, [120, 160], 16, 112),
+        ("hmdb51", 16, 4, [120, 160], 16, 112),
+        ("folder", 16, 4, [120, 160], 16, 112),
+        ("kinetics", 8, 4, [64, 64], 8, 64),
+        ("ssv2", 8, 4, [64, 64], 8, 64),
+    ],
+)
+def test_dataset_presets_fill_nulls(
+    repo_root, schema_path, source, frames, gap, resize, clip_frames, crop
+):
+    p = base(repo_root)
+    p["dataset"]["source"] = source
+    got = validate_params(p, schema_path)
+    pre = got["preprocess"]
+    assert (pre["frames"], pre["gap"], pre["resize"]) == (frames, gap, resize)
+    assert (got["clip"]["frames"], got["clip"]["crop"]) == (clip_frames, crop)
+    assert pre["min_frames"] == clip_frames  # shorter than one clip is bad input
+
+
+def test_explicit_settings_override_presets_and_must_fit(repo_root, schema_path):
+    p = base(repo_root)
+    p["dataset"]["source"] = "kinetics"
+    p["preprocess"]["resize"] = [80, 96]
+    p["clip"]["crop"] = 72
+    p["preprocess"]["min_frames"] = 3
+    got = validate_params(p, schema_path)
+    assert got["preprocess"]["resize"] == [80, 96] and got["clip"]["crop"] == 72
+    assert got["preprocess"]["frames"] == 8 and got["preprocess"]["min_frames"] == 3
+    p["clip"]["crop"] = 112
+    p["clip"]["frames"] = 16
+    with pytest.raises(ParamsError) as err:
+        validate_params(p, schema_path)
+    assert "clip.crop (112) is larger than preprocess.resize [80, 96]" in str(err.value)
+    assert "clip.frames (16) exceeds preprocess.frames (8)" in str(err.value)

@@ -36,10 +36,12 @@ def raw_manifest(wildcards):
         return f"results/data/{wildcards.dataset}/clips.csv"
     if ds["root"] is None:
         raise ValueError(
-            "params.yaml: dataset.root is required when dataset.source is folder"
+            f"params.yaml: dataset.root is required when dataset.source is {ds['source']}"
         )
     root = Path(ds["root"]).expanduser()
-    if ds["manifest"] and (root / ds["manifest"]).is_file():
+    if not root.is_dir():
+        raise ValueError(f"params.yaml: dataset.root {root} is not a folder")
+    if ds["source"] == "folder" and ds["manifest"] and (root / ds["manifest"]).is_file():
         return str(root / ds["manifest"])
     return []
 
@@ -59,6 +61,9 @@ CACHE_FILES = {
     "classes": "results/preprocess/{dataset}/classes.json",
     "stats": "results/preprocess/{dataset}/stats.json",
 }
+if config["dataset"]["val_groups"]:  # a validation split, made by group
+    CACHE_FILES["val"] = "results/preprocess/{dataset}/val.npy"
+    CACHE_FILES["val_manifest"] = "results/preprocess/{dataset}/val.csv"
 TEACHER = "results/teacher/{dataset}/teacher.safetensors"
 SALIENCY = "results/saliency/{dataset}/saliency.safetensors"
 SET_FILES = {

@@ -32,12 +32,20 @@ rule preprocess:
     params:
         **config["preprocess"],
         root=raw_root,
+        source=lambda w: (
+            "folder"
+            if config["dataset"]["source"] == "synthetic"
+            else config["dataset"]["source"]
+        ),
         manifest=lambda w: (
             "clips.csv"
             if config["dataset"]["source"] == "synthetic"
             else config["dataset"]["manifest"]
         ),
+        official_split=config["dataset"]["split"],
+        annotations=config["dataset"]["annotations"],
         test_groups=config["dataset"]["test_groups"],
+        val_groups=config["dataset"]["val_groups"],
     script:
         "../scripts/preprocess.py"
 
