@@ -141,6 +141,46 @@ def _run_task(task: _Task) -> dict[str, Any]:
     }
 
 
+class _SplitState:
+    """What preprocessing keeps of a split's journal entries, in O(1) bytes per video:
+    status, source frame count, stride and padding per record, the skip reasons, and the
+    exact integer channel sums of the ok clips (Python ints: independent of order)."""
+
+    PENDING, OK, SKIPPED = 0, 1, 2
+
+    def __init__(self, n_records: int) -> None:
+        self.status = np.zeros(n_records, dtype=np.int8)
+        self.info = np.zeros((n_records, 3), dtype=np.int64)  # n_frames, gap, padded
+        self.reasons: dict[int, str] = {}
+        self.total = [0, 0, 0]
+        self.total_sq = [0, 0, 0]
+        self.count = 0
+
+    def fold(self, entry: dict[str, Any]) -> None:
+        pos = int(entry["pos"])
+        if entry["status"] != "ok":
+            self.status[pos] = self.SKIPPED
+            self.reasons[pos] = str(entry["reason"])
+            return
+        self.status[pos] = self.OK
+        self.info[pos] = (entry["n_frames"], entry["gap"], entry["padded"])
+        self.total = [a + int(b) for a, b in zip(self.total, entry["sum"], strict=True)]
+        self.total_sq = [a + int(b) for a, b in zip(self.total_sq, entry["sumsq"], strict=True)]
+        self.count += int(entry["count"])
+
+    def ok_positions(self) -> list[int]:
+        return np.flatnonzero(self.status == self.OK).tolist()
+
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and (population) std in [0, 1] units."""
+        if self.count == 0:
+            raise ValueError("no train pixels to compute statistics from")
+        mean = np.asarray(self.total, dtype=np.float64) / self.count
+        var = np.asarray(self.total_sq, dtype=np.float64) / self.count - mean * mean
+        std = np.sqrt(np.maximum(var, 0.0))
+        return (mean / 255.0).tolist(), (std / 255.0).tolist()
+
+
 def _crashed(task: _Task, exc: BaseException) -> dict[str, Any]:
     reason = f"decoder process crashed ({type(exc).__name__})"
     return {"pos": task.pos, "status": "skipped", "reason": reason}
@@ -307,12 +347,12 @@ def _decode_split(
     """Decode the records of one split not yet in ``part``'s journal; returns how many."""
     from tqdm import tqdm  # lazy
 
-    todo = [i for i in range(len(records)) if i not in part.done]
-    if part.done:
+    todo = np.flatnonzero(~part.finished).tolist()
+    if part.n_done:
         log.info(
             "split %s: resuming, %d of %d videos already done",
             part.split,
-            len(part.done),
+            part.n_done,
             len(records),
         )
     tasks = (
@@ -321,7 +361,7 @@ def _decode_split(
     )
     bar = tqdm(
         total=len(records),
-        initial=len(part.done),
+        initial=part.n_done,
         desc=f"preprocess {part.split}",
         unit="clip",
         file=sys.stderr,
@@ -348,6 +388,7 @@ def _decode_split(
 
 def _check_split(
     part: PartialSplit,
+    state: _SplitState,
     records: list[VideoRecord],
     *,
     root: Path,
@@ -356,9 +397,8 @@ def _check_split(
 ) -> list[dict[str, str]]:
     """Apply the bad-file rules to a decoded split; returns its skipped files."""
     skipped = [
-        {"split": part.split, "path": records[i].path, "reason": part.done[i]["reason"]}
-        for i in range(len(records))
-        if part.done[i]["status"] != "ok"
+        {"split": part.split, "path": records[i].path, "reason": state.reasons[i]}
+        for i in sorted(state.reasons)
     ]
     n_ok = len(records) - len(skipped)
     listing = [f"{root / s['path']}: {s['reason']}" for s in skipped]
@@ -373,7 +413,7 @@ def _check_split(
             f"decoded (more than max_bad_fraction={max_bad_fraction}):\n" + _format_list(listing)
         )
     if part.split == "train":  # every class must keep a video
-        kept = {records[i].label for i in range(len(records)) if part.done[i]["status"] == "ok"}
+        kept = {records[i].label for i in state.ok_positions()}
         lost = [c for c in classes if c not in kept]
         if lost:
             raise ValueError(f"class(es) whose train videos all failed to decode: {lost}")
@@ -389,43 +429,26 @@ def _check_split(
 
 
 def _manifest_rows(
-    part: PartialSplit, records: list[VideoRecord], classes: list[str]
+    state: _SplitState, records: list[VideoRecord], classes: list[str]
 ) -> Iterator[dict[str, Any]]:
     class_index = {c: i for i, c in enumerate(classes)}
     index = 0
     for i, record in enumerate(records):
-        entry = part.done[i]
         row: dict[str, Any] = {
             "path": record.path,
             "label": record.label,
             "label_index": class_index[record.label],
             "group": record.group,
         }
-        if entry["status"] == "ok":
-            row.update(index=index, n_frames=entry["n_frames"], gap=entry["gap"])
-            row.update(padded=entry["padded"], status="ok", reason="")
+        if state.status[i] == _SplitState.OK:
+            n_frames, gap, padded = (int(v) for v in state.info[i])
+            row.update(index=index, n_frames=n_frames, gap=gap, padded=padded)
+            row.update(status="ok", reason="")
             index += 1
         else:
             row.update(index=-1, n_frames=-1, gap=-1, padded=-1, status="skipped")
-            row["reason"] = entry["reason"]
+            row["reason"] = state.reasons[i]
         yield row
-
-
-def _mean_std(part: PartialSplit) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (population) std in [0, 1] units from a journal's sums."""
-    total = np.zeros(3, dtype=np.float64)
-    total_sq = np.zeros(3, dtype=np.float64)
-    count = 0
-    for entry in part.done.values():
-        if entry["status"] == "ok":
-            total += np.asarray(entry["sum"], dtype=np.float64)
-            total_sq += np.asarray(entry["sumsq"], dtype=np.float64)
-            count += int(entry["count"])
-    if count == 0:
-        raise ValueError("no train pixels to compute statistics from")
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
-    return (mean / 255.0).tolist(), (std / 255.0).tolist()
 
 
 def preprocess_dataset(
@@ -529,7 +552,10 @@ def preprocess_dataset(
     work = _open_work(out, _fingerprint(task_args, by_split))
 
     clip_shape = (frames, height, width, 3)
-    parts = {s: PartialSplit(work, s, len(by_split[s]), clip_shape) for s in splits}
+    states = {s: _SplitState(len(by_split[s])) for s in splits}
+    parts = {
+        s: PartialSplit(work, s, len(by_split[s]), clip_shape, fold=states[s].fold) for s in splits
+    }
     decoded = 0
     decoder = _Decoder(workers)
     try:
@@ -550,18 +576,21 @@ def preprocess_dataset(
     all_skipped: list[dict[str, str]] = []
     for s in splits:
         skipped = _check_split(
-            parts[s], by_split[s], root=root, classes=classes, max_bad_fraction=max_bad_fraction
+            parts[s],
+            states[s],
+            by_split[s],
+            root=root,
+            classes=classes,
+            max_bad_fraction=max_bad_fraction,
         )
         total = len(by_split[s])
         counts[s] = {"total": total, "ok": total - len(skipped), "skipped": len(skipped)}
         all_skipped.extend(skipped)
-    mean, std = _mean_std(parts["train"])
+    mean, std = states["train"].mean_std()
 
     for s in splits:
-        part = parts[s]
-        ok = [i for i in range(part.n_records) if part.done[i]["status"] == "ok"]
-        part.finalize(out / f"{s}.npy", ok)
-        write_manifest(out / f"{s}.csv", _manifest_rows(part, by_split[s], classes))
+        parts[s].finalize(out / f"{s}.npy", states[s].ok_positions())
+        write_manifest(out / f"{s}.csv", _manifest_rows(states[s], by_split[s], classes))
     write_json(out / "classes.json", classes)
     write_json(
         out / "stats.json",

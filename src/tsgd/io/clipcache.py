@@ -21,7 +21,7 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,10 @@ class PartialSplit:
     - ``{split}.jsonl``: one JSON object per finished record (``pos`` plus what the caller
       stores), appended only after that record's slot was written, flushed per line.
 
+    Entries are not kept in memory (that would grow with the number of videos): each one,
+    read back from the journal or newly recorded, is passed to ``fold`` for the caller to
+    keep what it needs compactly; :attr:`finished` marks the records done.
+
     A process killed at any moment (SIGKILL included) leaves a journal whose complete lines
     all describe fully written slots; reopening resumes from them (a torn last line is cut
     off). :meth:`finalize` produces the compact ``[n_ok, L, H, W, 3]`` .npy of the ok records.
@@ -100,6 +104,7 @@ class PartialSplit:
         split: str,
         n_records: int,
         clip_shape: tuple[int, int, int, int],
+        fold: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if n_records < 1:
             raise ValueError(f"n_records must be >= 1, got {n_records}")
@@ -111,8 +116,15 @@ class PartialSplit:
         self.slot_bytes = int(np.prod(self.clip_shape))
         self.path = self.work_dir / f"{split}.npy"
         self.journal_path = self.work_dir / f"{split}.jsonl"
+        self._fold = fold or (lambda entry: None)
+        self.finished = np.zeros(self.n_records, dtype=bool)
         self.header_bytes = self._open_array()
-        self.done: dict[int, dict[str, Any]] = self._read_journal()
+        self._read_journal()
+
+    @property
+    def n_done(self) -> int:
+        """Number of records already finished (ok or not)."""
+        return int(self.finished.sum())
 
     def _open_array(self) -> int:
         shape = (self.n_records, *self.clip_shape)
@@ -141,23 +153,24 @@ class PartialSplit:
         os.replace(tmp, self.path)
         return header
 
-    def _read_journal(self) -> dict[int, dict[str, Any]]:
-        done: dict[int, dict[str, Any]] = {}
+    def _read_journal(self) -> None:
         if not self.journal_path.is_file():
             self.journal_path.touch()
-            return done
+            return
         with self.journal_path.open("rb+") as fh:
-            data = fh.read()
-            keep = data.rfind(b"\n") + 1  # a line without its newline was torn by a kill
-            if keep < len(data):
-                fh.truncate(keep)
-        for line in data[:keep].splitlines():
-            entry = json.loads(line)
-            pos = entry.get("pos")
-            if not isinstance(pos, int) or not 0 <= pos < self.n_records:
-                raise ValueError(f"{self.journal_path}: bad record position in {line[:80]!r}")
-            done[pos] = entry
-        return done
+            keep = 0
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # a line without its newline was torn by a kill
+                entry = json.loads(line)
+                pos = entry.get("pos")
+                if not isinstance(pos, int) or not 0 <= pos < self.n_records:
+                    raise ValueError(f"{self.journal_path}: bad record position in {line[:80]!r}")
+                if not self.finished[pos]:
+                    self.finished[pos] = True
+                    self._fold(entry)
+                keep += len(line)
+            fh.truncate(keep)
 
     def offset(self, pos: int) -> int:
         """Byte offset of record ``pos``'s slot in :attr:`path`."""
@@ -168,7 +181,8 @@ class PartialSplit:
         opened as ``fh`` (text, append mode), flushed so that a kill cannot lose it."""
         fh.write(json.dumps(entry, sort_keys=True) + "\n")
         fh.flush()
-        self.done[int(entry["pos"])] = entry
+        self.finished[int(entry["pos"])] = True
+        self._fold(entry)
 
     def finalize(self, dest: str | os.PathLike[str], ok: Sequence[int]) -> None:
         """Write the ok records' clips, in the order given, as ``dest`` (atomically).
