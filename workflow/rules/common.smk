@@ -41,7 +41,11 @@ def raw_manifest(wildcards):
     root = Path(ds["root"]).expanduser()
     if not root.is_dir():
         raise ValueError(f"params.yaml: dataset.root {root} is not a folder")
-    if ds["source"] == "folder" and ds["manifest"] and (root / ds["manifest"]).is_file():
+    if (
+        ds["source"] == "folder"
+        and ds["manifest"]
+        and (root / ds["manifest"]).is_file()
+    ):
         return str(root / ds["manifest"])
     return []
 
