@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tsgd.data.adapters import DATASET_SOURCES
+from tsgd.data.decode import DECODERS
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
@@ -63,6 +64,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         gap=pre["gap"],
         resize=tuple(pre["resize"]),
         min_frames=pre["min_frames"],
+        decoder=args.decoder or pre["decoder"],
         splits=("train", "val", "test") if val_groups else ("train", "test"),
         test_groups=args.test_groups or ds["test_groups"] or None,
         val_groups=val_groups,
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotations", default=None, help="split/label files' folder")
     p.add_argument("--test-groups", nargs="*", default=None)
     p.add_argument("--val-groups", nargs="*", default=None)
+    p.add_argument("--decoder", choices=DECODERS, default=None, help="video decoder")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=cmd_preprocess)
 

@@ -66,6 +66,7 @@ def test_end_to_end(dataset, tmp_path):
         "padded",
         "status",
         "reason",
+        "backend",
     ]
     assert [int(r["index"]) for r in rows] == list(range(8))
     assert {r["status"] for r in rows} == {"ok"}

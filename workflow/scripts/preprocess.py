@@ -22,6 +22,7 @@ def body(_tracker):
         gap=p["gap"],
         resize=tuple(p["resize"]),
         min_frames=p["min_frames"],
+        decoder=p["decoder"],
         splits=("train", "val", "test") if p["val_groups"] else ("train", "test"),
         test_groups=p["test_groups"] or None,
         val_groups=p["val_groups"] or None,

@@ -30,7 +30,7 @@ from tsgd.data.adapters import (
     empty_class_folders,
     load_dataset,
 )
-from tsgd.data.decode import DecodeError, open_video
+from tsgd.data.decode import BACKENDS, DecodeError, backend_chain, open_video
 from tsgd.data.sampling import cache_indices
 from tsgd.io.atomic import read_json, write_json
 from tsgd.io.clipcache import PartialSplit, write_manifest, write_slot
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 _ON_ERROR = ("skip", "fail")
 _WORK_DIR = ".partial"
+#: failures no other backend can do better on
+_FINAL_REASONS = ("file not found", "empty file (0 bytes)")
 
 
 def decode_clip(
@@ -51,32 +53,47 @@ def decode_clip(
     height: int,
     width: int,
     min_frames: int = 1,
-) -> tuple[np.ndarray, int, int, int]:
-    """Decode the cached frames of one video.
+    backends: Sequence[str] = ("decord",),
+) -> tuple[np.ndarray, int, int, int, str]:
+    """Decode the cached frames of one video, trying each backend in turn.
 
     Args:
         path: the video file.
         frames: frames to keep (L); gap: requested stride in source frames.
-        height, width: output size in pixels (decord resizes while decoding, no crop).
+        height, width: output size in pixels (resized while decoding, no crop).
         min_frames: a video with fewer source frames is refused (shorter than one clip).
+        backends: decoders to try in order (:func:`tsgd.data.decode.backend_chain`); a file
+            one cannot read is retried with the next.
 
     Returns:
-        ``(clip, n_frames, gap_eff, padded)``: ``clip`` uint8 ``[L, height, width, 3]`` RGB,
-        the source frame count, the stride used and the number of padded frames.
+        ``(clip, n_frames, gap_eff, padded, backend)``: ``clip`` uint8
+        ``[L, height, width, 3]`` RGB, the source frame count, the stride used, the number
+        of padded frames and the backend that decoded it.
 
     Raises:
-        DecodeError: missing, empty, unreadable or too short file.
+        DecodeError: missing, empty, too short, or unreadable by every backend (the reason
+            then lists each backend's).
     """
-    video = open_video(path, width=width, height=height)
-    if video.n_frames < min_frames:
-        raise DecodeError(
-            path, f"only {video.n_frames} frames, shorter than one clip ({min_frames} frames)"
-        )
-    indices, gap_eff, padded = cache_indices(video.n_frames, frames, gap)
-    clip = video.read(indices)
-    if clip.shape[1:3] != (height, width):
-        raise DecodeError(path, f"decoded size {clip.shape[1:3]} instead of {(height, width)}")
-    return clip, video.n_frames, gap_eff, padded
+    failures: list[str] = []
+    for backend in backends:
+        try:
+            video = open_video(path, width=width, height=height, backend=backend)
+            if video.n_frames < min_frames:
+                raise DecodeError(
+                    path,
+                    f"only {video.n_frames} frames, shorter than one clip ({min_frames} frames)",
+                )
+            indices, gap_eff, padded = cache_indices(video.n_frames, frames, gap)
+            clip = video.read(indices)
+        except DecodeError as exc:
+            if exc.reason in _FINAL_REASONS or exc.reason.startswith("only "):
+                raise  # no other backend will do better
+            failures.append(exc.reason if len(backends) == 1 else f"{backend}: {exc.reason}")
+            continue
+        if clip.shape[1:3] != (height, width):
+            raise DecodeError(path, f"decoded size {clip.shape[1:3]} instead of {(height, width)}")
+        return clip, video.n_frames, gap_eff, padded, backend
+    raise DecodeError(path, "; ".join(failures))
 
 
 #: channel statistics are taken on every STATS_STRIDE-th pixel row and column of every frame
@@ -112,18 +129,20 @@ class _Task:
     height: int
     width: int
     min_frames: int
+    backends: tuple[str, ...]
 
 
 def _run_task(task: _Task) -> dict[str, Any]:
     """Worker entry point: decode one video into its slot; never raises for a bad video."""
     try:
-        clip, n, g, pad = decode_clip(
+        clip, n, g, pad, backend = decode_clip(
             task.path,
             frames=task.frames,
             gap=task.gap,
             height=task.height,
             width=task.width,
             min_frames=task.min_frames,
+            backends=task.backends,
         )
     except DecodeError as exc:
         return {"pos": task.pos, "status": "skipped", "reason": exc.reason}
@@ -135,6 +154,7 @@ def _run_task(task: _Task) -> dict[str, Any]:
         "n_frames": n,
         "gap": g,
         "padded": pad,
+        "backend": backend,
         "sum": total,
         "sumsq": total_sq,
         "count": count,
@@ -150,7 +170,7 @@ class _SplitState:
 
     def __init__(self, n_records: int) -> None:
         self.status = np.zeros(n_records, dtype=np.int8)
-        self.info = np.zeros((n_records, 3), dtype=np.int64)  # n_frames, gap, padded
+        self.info = np.zeros((n_records, 4), dtype=np.int64)  # n_frames, gap, padded, backend
         self.reasons: dict[int, str] = {}
         self.total = [0, 0, 0]
         self.total_sq = [0, 0, 0]
@@ -163,7 +183,8 @@ class _SplitState:
             self.reasons[pos] = str(entry["reason"])
             return
         self.status[pos] = self.OK
-        self.info[pos] = (entry["n_frames"], entry["gap"], entry["padded"])
+        backend = BACKENDS.index(entry["backend"])
+        self.info[pos] = (entry["n_frames"], entry["gap"], entry["padded"], backend)
         self.total = [a + int(b) for a, b in zip(self.total, entry["sum"], strict=True)]
         self.total_sq = [a + int(b) for a, b in zip(self.total_sq, entry["sumsq"], strict=True)]
         self.count += int(entry["count"])
@@ -195,16 +216,18 @@ class _Decoder:
     the one that kills its process again is reported as skipped.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, backends: Sequence[str]) -> None:
         self.workers = workers
+        self.backends = tuple(backends)
         self._executor: Any = None
 
     def _new(self, workers: int) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
-        # Loading decord's native libraries costs ~0.7 GB per process; loaded once here,
-        # before the workers fork, those pages are shared by all workers (copy-on-write).
-        import decord  # noqa: F401
+        if "decord" in self.backends:
+            # Loading decord's native libraries costs ~0.7 GB per process; loaded once here,
+            # before the workers fork, those pages are shared by all workers (copy-on-write).
+            import decord  # noqa: F401
 
         return ProcessPoolExecutor(workers, mp_context=mp.get_context(_start_method()))
 
@@ -340,7 +363,7 @@ def _decode_split(
     *,
     root: Path,
     decoder: _Decoder,
-    task_args: dict[str, int],
+    task_args: dict[str, Any],
     on_error: str,
     progress: bool,
 ) -> int:
@@ -441,8 +464,9 @@ def _manifest_rows(
             "group": record.group,
         }
         if state.status[i] == _SplitState.OK:
-            n_frames, gap, padded = (int(v) for v in state.info[i])
+            n_frames, gap, padded, backend = (int(v) for v in state.info[i])
             row.update(index=index, n_frames=n_frames, gap=gap, padded=padded)
+            row["backend"] = BACKENDS[backend]
             row.update(status="ok", reason="")
             index += 1
         else:
@@ -463,6 +487,7 @@ def preprocess_dataset(
     gap: int,
     resize: tuple[int, int],
     min_frames: int = 1,
+    decoder: str = "auto",
     splits: Sequence[str] = ("train", "test"),
     test_groups: Sequence[str] | None = None,
     val_groups: Sequence[str] | None = None,
@@ -491,6 +516,9 @@ def preprocess_dataset(
         resize: ``(height, width)`` in pixels of the cached frames.
         min_frames: videos with fewer source frames are bad ("shorter than one clip");
             videos with at least ``min_frames`` but fewer than ``frames`` are padded.
+        decoder: ``decord | pyav | opencv | auto`` (:func:`tsgd.data.decode.backend_chain`;
+            ``auto``: every installed backend in that order, each file retried with the
+            next one before it counts as bad). The backend used is in the manifest.
         splits: splits to write; must include ``train``; every record's split must be one
             of them (a record in another split is an error, never silently dropped).
         test_groups, val_groups: split by these groups: ``test_groups`` replaces the
@@ -546,6 +574,7 @@ def preprocess_dataset(
         "height": height,
         "width": width,
         "min_frames": min_frames,
+        "backends": backend_chain(decoder),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "stats.json").unlink(missing_ok=True)  # marks the cache incomplete until the end
@@ -557,20 +586,20 @@ def preprocess_dataset(
         s: PartialSplit(work, s, len(by_split[s]), clip_shape, fold=states[s].fold) for s in splits
     }
     decoded = 0
-    decoder = _Decoder(workers)
+    pool = _Decoder(workers, task_args["backends"])
     try:
         for s in splits:
             decoded += _decode_split(
                 parts[s],
                 by_split[s],
                 root=root,
-                decoder=decoder,
+                decoder=pool,
                 task_args=task_args,
                 on_error=on_error,
                 progress=progress,
             )
     finally:
-        decoder.close()
+        pool.close()
 
     counts: dict[str, dict[str, int]] = {}
     all_skipped: list[dict[str, str]] = []
@@ -602,6 +631,8 @@ def preprocess_dataset(
             "width": width,
             "gap": gap,
             "min_frames": min_frames,
+            "decoder": decoder,
+            "backends": list(task_args["backends"]),
             "stats_stride": STATS_STRIDE,
             "dataset_root": str(root.resolve()),
             "source": source,

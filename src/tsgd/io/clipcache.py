@@ -53,7 +53,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "padded",
     "status",
     "reason",
+    "backend",
 )
+#: columns a manifest may lack (written by older versions)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("backend",)
 
 
 @dataclass
@@ -296,7 +299,8 @@ def read_manifest(cache_dir: str | os.PathLike[str], split: str) -> list[dict[st
     path = _require(Path(cache_dir) / f"{split}.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        fields = reader.fieldnames or []
+        missing = [c for c in MANIFEST_COLUMNS if c not in fields and c not in OPTIONAL_COLUMNS]
         if missing:
             raise ValueError(f"{path} lacks column(s) {missing}")
         return list(reader)
