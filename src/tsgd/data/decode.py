@@ -7,34 +7,38 @@ backend. Backends are imported lazily; :func:`backend_chain` turns the ``decoder
 installed one in that order. A file that cannot be opened or read, an empty file, or a
 video with no frames raises :class:`DecodeError`, whose message names the file.
 
-- **decord** (default) seeks and decodes only what the requested indices need, resizing
-  inside FFmpeg while decoding.
+- **decord** (default) seeks and decodes only what the requested indices need (in sorted
+  order; a request for the last frame decodes the last 8 frames as one run, because decord
+  returns a stale frame when it seeks straight to the last frame of some AVIs).
 - **pyav** and **opencv** decode the video from its first frame, in order, keeping every
-  frame at the output size: exact frame positions and counts by construction (no
-  keyframe-seeking off-by-one), at the cost of decoding the whole file and holding one
-  video's frames in memory. PyAV resizes with FFmpeg's bicubic scaler, OpenCV with
-  area resampling (``cv2.INTER_AREA``; bilinear when enlarging).
+  frame (at the output size): exact frame positions and counts by construction, no
+  keyframe-seeking off-by-one, at the cost of decoding the whole file and holding one
+  video's frames in memory.
 
-At the native size the three return bit-identical frames on the files we test (all use
-FFmpeg's decoders and swscale's YUV->RGB conversion; see ``tests/unit/test_decoders.py``).
-Resized frames differ slightly because the scalers differ: on UCF101's 320x240 XviD files
-scaled to 160x120 the mean absolute difference from decord is 0.2-0.4 (PyAV) and 0.8-1.4
-(OpenCV) intensity levels of 255, 99th percentile <= 4 and <= 9 levels.
+Every backend decodes at the video's own size and the frames are then resized by one shared
+resampler (:func:`_resize`, OpenCV's area resampling), so backends differ only in decoding.
+All three use FFmpeg's decoders and swscale's YUV->RGB conversion, and on every file we
+test (H.264 mp4, MPEG-4 part 2 AVI, VP9 webm, UCF101's XviD AVIs) they return bit-identical
+frames and frame counts (``tests/unit/test_decoders.py``; its tolerance of 2 levels of 255
+leaves room for rounding differences between the FFmpeg builds the packages bundle).
+Decoding at the native size and resizing with OpenCV is also faster than decord's own
+decode-time resize (8-9 vs 11 ms per 16-frame clip of a 320x240 XviD AVI to 160x120, one
+thread).
 
 decord bug worked around here: decord infers the channel count of a decoded frame as
 ``linesize / width``. FFmpeg pads each RGB row to a SIMD alignment (64 bytes with AVX-512),
-so for some output widths (8, 12, 16, 24, 32, 48, 96, 144 on an AVX-512 machine) the padded
-row is an exact multiple of the width and decord returns garbage (``vr[i]`` gives shape
+so for some widths (8, 12, 16, 24, 32, 48, 96, 144 on an AVX-512 machine) the padded row is
+an exact multiple of the width and decord returns garbage (``vr[i]`` gives shape
 ``[H, W, 6]``) or fails in ``get_batch`` ("DECORDArrayCopyFromTo: The size must exactly
-match"). When that happens we decode at a slightly wider odd width (which that arithmetic
-never hits) and resample the width back with linear interpolation. Which widths are affected
-depends on the CPU, so it is detected at run time and remembered per process.
+match"). For a video that narrow we decode at a slightly wider odd width (which that
+arithmetic never hits) and resample the width back with linear interpolation.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,8 +65,8 @@ _MODULE = {"decord": "decord", "pyav": "av", "opencv": "cv2"}
 _PACKAGE = {"decord": "decord2", "pyav": "av", "opencv": "opencv-python-headless"}
 
 _LINESIZE_BUG = "DECORDArrayCopyFromTo"
-#: output width -> width decord can produce at this CPU's alignment (filled at run time)
-_SUBSTITUTE_WIDTH: dict[int, int] = {}
+#: frames at the end of a video that decord decodes as one run when the last one is wanted
+_TAIL = 8
 
 
 class DecodeError(ValueError):
@@ -118,9 +122,41 @@ def _resample_width(frames: np.ndarray, width: int) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _installed(module: str) -> bool:
+    if module in sys.modules:  # imported already, or blocked (``sys.modules[name] = None``)
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _resize(frames: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
+    """Resize uint8 ``[N, H, W, 3]`` frames to ``height x width`` (None: unchanged).
+
+    The one resampler every backend's frames go through: OpenCV's area resampling
+    (``INTER_AREA``, antialiased) when shrinking, bilinear (``INTER_LINEAR``) otherwise.
+    """
+    if width is None or height is None or frames.shape[1:3] == (height, width):
+        return np.ascontiguousarray(frames)
+    try:
+        import cv2  # lazy
+    except ImportError:
+        raise RuntimeError(
+            "resizing frames needs OpenCV: pip install opencv-python-headless"
+        ) from None
+    cv2.setNumThreads(1)
+    shrink = width <= frames.shape[2] and height <= frames.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    out = np.empty((frames.shape[0], height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (width, height), interpolation=interp)
+    return out
+
+
 def available_backends() -> list[str]:
     """The installed backends, in :data:`BACKENDS` order (nothing is imported)."""
-    return [b for b in BACKENDS if importlib.util.find_spec(_MODULE[b]) is not None]
+    return [b for b in BACKENDS if _installed(_MODULE[b])]
 
 
 def backend_chain(decoder: str) -> tuple[str, ...]:
@@ -251,11 +287,9 @@ class _PyAVVideo(_SequentialVideo):
             stream.codec_context.thread_count = 1
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else 0.0
-            size: dict[str, Any] = {}
-            if self.width is not None:
-                size = {"width": self.width, "height": self.height, "interpolation": "BICUBIC"}
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24", **size)
+                rgb = frame.to_ndarray(format="rgb24")
+                yield _resize(rgb[None], self.width, self.height)[0]
 
 
 class _OpenCVVideo(_SequentialVideo):
@@ -278,18 +312,14 @@ class _OpenCVVideo(_SequentialVideo):
                     return
                 if bgr.ndim != 3 or bgr.shape[2] != 3:
                     raise DecodeError(self.path, f"unexpected decoded frame shape {bgr.shape}")
-                if self.width is not None and self.height is not None:
-                    h, w = bgr.shape[:2]
-                    shrink = self.width <= w and self.height <= h
-                    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-                    bgr = cv2.resize(bgr, (self.width, self.height), interpolation=interp)
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield _resize(rgb[None], self.width, self.height)[0]
         finally:
             cap.release()
 
 
 class _DecordVideo(VideoFile):
-    """decord ``VideoReader`` (CPU, one thread), resizing while decoding."""
+    """decord ``VideoReader`` (CPU, one thread): seeks, decodes only what is asked for."""
 
     backend = "decord"
 
@@ -297,9 +327,7 @@ class _DecordVideo(VideoFile):
         self, path: str | os.PathLike[str], *, width: int | None = None, height: int | None = None
     ) -> None:
         super().__init__(path, width=width, height=height)
-        open_w = _SUBSTITUTE_WIDTH.get(self.width, self.width) if self.width else None
-        self._reader = self._open(open_w, self.height)
-        self._decode_width = open_w
+        self._reader = self._open(None)
         try:
             self.n_frames = len(self._reader)
             self.fps = float(self._reader.get_avg_fps())
@@ -308,7 +336,7 @@ class _DecordVideo(VideoFile):
         if self.n_frames < 1:
             raise DecodeError(self.path, "video has no frames")
 
-    def _open(self, width: int | None, height: int | None) -> Any:
+    def _open(self, width: int | None, height: int | None = None) -> Any:
         import decord  # lazy: heavy native library
 
         kwargs: dict[str, Any] = {"ctx": decord.cpu(0), "num_threads": 1}
@@ -321,25 +349,19 @@ class _DecordVideo(VideoFile):
             raise DecodeError(self.path, _short_reason(exc, self.path)) from exc
 
     def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Decode frames by index.
-
-        Args:
-            indices: 0-based source-frame indices (may repeat), each in ``0..n_frames-1``.
-
-        Returns:
-            uint8 ``[len(indices), H, W, 3]`` RGB.
-        """
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         _check_indices(idx, self.n_frames, self.path)
-        frames = self._batch(self._reader, idx)
-        if frames is None:  # decord's linesize bug at this width
-            frames = self._read_substitute(idx)
-        elif self.width is not None and self._decode_width != self.width:
-            frames = _resample_width(frames, self.width)
-        expected_hw = (self.height, self.width) if self.width is not None else frames.shape[1:3]
-        if frames.shape != (idx.size, *expected_hw, 3):
-            raise DecodeError(self.path, f"decoded shape {frames.shape}, expected {expected_hw}")
-        return np.ascontiguousarray(frames)
+        # decord returns a stale frame for a video's last frame when it seeks to it (seen on
+        # UCF101's XviD AVIs: the decoder's delayed last frame is never flushed); decoding
+        # the last _TAIL frames as one contiguous run gets it right.
+        fetch = set(idx.tolist())
+        if self.n_frames - 1 in fetch:
+            fetch |= set(range(max(0, self.n_frames - _TAIL), self.n_frames))
+        order = np.array(sorted(fetch), dtype=np.int64)
+        frames = self._batch(self._reader, order)
+        if frames is None:  # decord's linesize bug at this video's width
+            frames = self._read_substitute(order)
+        return _resize(frames[np.searchsorted(order, idx)], self.width, self.height)
 
     def _batch(self, reader: Any, idx: np.ndarray) -> np.ndarray | None:
         """``get_batch`` as uint8 [N, H, W, 3], or None when decord hit the linesize bug."""
@@ -356,17 +378,11 @@ class _DecordVideo(VideoFile):
         return frames
 
     def _read_substitute(self, idx: np.ndarray) -> np.ndarray:
-        if self.width is not None and self.height is not None:
-            height, width = self.height, self.width
-        else:  # native size: a single frame still has the right H, W (channels are wrong)
-            height, width = (int(v) for v in self._reader[0].shape[:2])
+        """Frames at the native size through a slightly wider decode (see the module doc)."""
+        height, width = (int(v) for v in self._reader[0].shape[:2])  # channels are wrong
         for w2 in (width + 1, width + 3, width + 5, width + 7):
-            reader = self._open(w2, height)
-            frames = self._batch(reader, idx)
+            frames = self._batch(self._open(w2, height), idx)
             if frames is not None and frames.shape[1:3] == (height, w2):
-                _SUBSTITUTE_WIDTH[width] = w2
-                if self.width is not None:
-                    self._reader, self._decode_width = reader, w2
                 return _resample_width(frames, width)
         raise DecodeError(self.path, f"decord cannot produce frames {width} pixels wide")
 
