@@ -15,6 +15,8 @@ larger, same files), then, with the same number of processes and the same frame 
 - **tsgd preprocess**: :func:`tsgd.data.preprocess.preprocess_dataset` into a fresh cache
   folder (decode, channel statistics, the .npy cache and manifests written to disk).
 
+Then, on the 1x set, tsgd preprocess with each decoder backend alone (``--decoders``).
+
 Each measurement runs in its own child process, which reports its wall time and the peak
 resident set size (``ru_maxrss``) of the main process and of its largest worker; this
 script also samples the summed proportional set size (PSS: shared pages split among the
@@ -60,6 +62,7 @@ else:
         args["root"], args["out"], manifest=args["manifest"], frames=args["frames"],
         gap=args["gap"], resize=(args["height"], args["width"]),
         test_groups=args["test_groups"], workers=args["workers"], progress=False,
+        decoder=args.get("decoder", "auto"),
     )
     n = sum(c["ok"] for c in summary["counts"].values())
 seconds = time.perf_counter() - t0
@@ -150,6 +153,12 @@ def main() -> int:
     parser.add_argument("--resize", type=int, nargs=2, default=(120, 160), metavar=("H", "W"))
     parser.add_argument("--test-groups", nargs="*", default=["g08", "g09", "g10"])
     parser.add_argument("--repeat", type=int, nargs="+", default=[1, 4])
+    parser.add_argument(
+        "--decoders",
+        nargs="*",
+        default=["decord", "pyav", "opencv"],
+        help="backends to time tsgd preprocess with, on the 1x set (none: skip)",
+    )
     args = parser.parse_args()
     root = args.root.resolve()
     if not (root / args.manifest).is_file():
@@ -207,7 +216,37 @@ def main() -> int:
                 flush=True,
             )
             time.sleep(0.5)
+        if args.decoders:
+            _per_decoder(args, root, tmp)
     return 0
+
+
+def _per_decoder(args: argparse.Namespace, root: Path, tmp: Path) -> None:
+    """tsgd preprocess with each backend alone, same files and settings."""
+    manifest, paths = _repeated_manifest(root, args.manifest, 1, tmp)
+    print()
+    print(f"tsgd preprocess by decoder ({len(paths)} videos, {args.workers} processes):")
+    print()
+    print("| decoder | clips/s | peak PSS all (MB) |")
+    print("|---|---:|---:|")
+    for decoder in args.decoders:
+        result = _child(
+            {
+                "mode": "tsgd",
+                "root": str(root),
+                "manifest": str(manifest),
+                "out": str(tmp / f"cache_{decoder}"),
+                "test_groups": args.test_groups,
+                "decoder": decoder,
+                "frames": args.frames,
+                "gap": args.gap,
+                "height": args.resize[0],
+                "width": args.resize[1],
+                "workers": args.workers,
+            }
+        )
+        rate = result["clips"] / result["seconds"]
+        print(f"| {decoder} | {rate:.1f} | {result['pss_total_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
