@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 
-import av
 import numpy as np
 import pytest
 
@@ -21,7 +20,7 @@ from tsgd.data import decode
 from tsgd.data import preprocess as pre
 from tsgd.data.decode import BACKENDS, DecodeError, backend_chain, open_video, read_frames
 from tsgd.data.preprocess import preprocess_dataset
-from tsgd.data.synthetic import generate_synthetic_dataset, render_video
+from tsgd.data.synthetic import generate_synthetic_dataset, render_video, write_video
 from tsgd.io.clipcache import load_split, read_manifest
 
 TOLERANCE = 2
@@ -33,18 +32,8 @@ CONTAINERS = {  # name: (codec, suffix, FourCC / format note)
 }
 
 
-def _encode(path, video, codec, fps=25):
-    container = av.open(str(path), "w")
-    stream = container.add_stream(codec, rate=fps)
-    stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
-    if codec == "libx264":
-        stream.options = {"x264-params": "keyint=6", "crf": "18"}  # keyframes mid-video
-    for frame in video:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
+def _encode(path, video, codec):
+    write_video(path, video, 25, codec=codec, keyint=6)  # keyframes mid-video: seeks
     return path
 
 

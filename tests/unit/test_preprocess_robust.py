@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 
-import av
 import numpy as np
 import pytest
 
 from tsgd.data import preprocess as pre
 from tsgd.data.preprocess import preprocess_dataset
-from tsgd.data.synthetic import generate_synthetic_dataset, render_video, write_mp4
+from tsgd.data.synthetic import generate_synthetic_dataset, render_video, write_mp4, write_video
 from tsgd.io.clipcache import load_split, read_manifest
 
 SETTINGS = {"frames": 4, "gap": 2, "resize": (16, 20), "progress": False}
@@ -44,15 +43,7 @@ def _append(root, rows):
 
 def _write_avi(path, video, codec_tag=None):
     """MPEG-4 part 2 AVI (as UCF101's XviD files); ``codec_tag`` overwrites its FourCC."""
-    container = av.open(str(path), "w")
-    stream = container.add_stream("mpeg4", rate=25)
-    stream.width, stream.height, stream.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
-    for frame in video:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
+    write_video(path, video, 25, codec="mpeg4")
     if codec_tag is not None:
         data = path.read_bytes()
         assert data.count(b"FMP4") == 2  # stream header handler + bitmap compression

@@ -314,17 +314,30 @@ def render_video(
     return np.clip(np.rint(video), 0, 255).astype(np.uint8)
 
 
-def write_mp4(
-    path: str | os.PathLike[str], frames_uint8_thwc: np.ndarray, fps: float, *, crf: int = 18
+#: container format per file suffix, for :func:`write_video`
+_FORMATS = {".mp4": "mp4", ".avi": "avi", ".webm": "webm", ".mkv": "matroska", ".mov": "mov"}
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames_uint8_thwc: np.ndarray,
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    keyint: int | None = None,
 ) -> None:
-    """Write RGB frames as H.264 (libx264, yuv420p, one thread) in an MP4, atomically.
+    """Write RGB frames as a video (yuv420p, one thread), atomically.
 
     Args:
-        path: destination ``.mp4``; written to a temporary name in the same folder, then
-            renamed.
+        path: destination; its suffix picks the container (.mp4, .avi, .webm, .mkv, .mov).
+            Written to a temporary name in the same folder, then renamed.
         frames_uint8_thwc: uint8 ``[T, H, W, 3]`` RGB, ``H`` and ``W`` even.
         fps: frame rate in frames per second.
-        crf: x264 constant rate factor (lower = better quality).
+        codec: an FFmpeg encoder: ``libx264`` (H.264), ``mpeg4`` (MPEG-4 part 2, as XviD
+            AVIs), ``libvpx-vp9`` (VP9), ...
+        crf: constant rate factor for libx264 / libvpx-vp9 (lower = better quality).
+        keyint: maximum frames between keyframes (None: the encoder's default).
     """
     import av  # lazy
 
@@ -338,21 +351,36 @@ def write_mp4(
         raise ValueError(f"yuv420p needs even height and width, got {h}x{w}")
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(100000))
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"unknown video suffix {suffix!r}; use one of {sorted(_FORMATS)}")
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=_FORMATS[suffix]) as out:
+        stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(100000))
         stream.width = w
         stream.height = h
         stream.pix_fmt = "yuv420p"
-        # asm=0: x264's SIMD paths gave different bitstreams for the same frames from run to
-        # run on this (AVX-512) machine; the C paths are deterministic, at ~5 ms per video.
-        stream.options = {"crf": str(int(crf)), "preset": "veryfast", "x264-params": "asm=0"}
+        if codec == "libx264":
+            # asm=0: x264's SIMD paths gave different bitstreams for the same frames from run
+            # to run on this (AVX-512) machine; the C paths are deterministic, ~5 ms a video.
+            stream.options = {"crf": str(int(crf)), "preset": "veryfast", "x264-params": "asm=0"}
+        elif codec == "libvpx-vp9":
+            stream.options = {"crf": str(int(crf)), "b": "0"}
+        if keyint is not None:
+            stream.codec_context.gop_size = int(keyint)
         stream.codec_context.thread_count = 1
         for frame in arr:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             for packet in stream.encode(vf):
-                container.mux(packet)
+                out.mux(packet)
         for packet in stream.encode():
-            container.mux(packet)
+            out.mux(packet)
+
+
+def write_mp4(
+    path: str | os.PathLike[str], frames_uint8_thwc: np.ndarray, fps: float, *, crf: int = 18
+) -> None:
+    """Write RGB frames as H.264 in an MP4 (see :func:`write_video`)."""
+    write_video(path, frames_uint8_thwc, fps, codec="libx264", crf=crf)
 
 
 def _check_size(size: int) -> None:
