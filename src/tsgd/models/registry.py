@@ -25,6 +25,14 @@ class TorchvisionVideo(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.transpose(1, 2))
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the ``fc`` head sees: ``x: [N, T, C, H, W]`` -> ``[N, 512]``
+        (so ``forward(x) == net.fc(embed(x))``)."""
+        net = self.net
+        h = net.stem(x.transpose(1, 2))
+        h = net.layer4(net.layer3(net.layer2(net.layer1(h))))
+        return net.avgpool(h).flatten(1)
+
 
 def _convnet(norm: str) -> Callable[..., nn.Module]:
     def make(num_classes: int, **kw: object) -> nn.Module:
