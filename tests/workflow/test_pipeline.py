@@ -136,3 +136,26 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert {"lr", "iterations", "beta", "epochs"} <= params
     metrics = {k for (k,) in db.execute("select distinct key from metrics")}
     assert {"test_top1", "train_loss", "wall_s"} <= metrics
+
+
+def test_every_baseline_makes_a_set_through_the_workflow(tiny_run):
+    """Runs last (it adds MLflow runs): sre2l, herding, k-center and DM sets via their rules."""
+    methods = ["sre2l", "herding", "kcenter", "dm"]
+    config = merged(
+        tiny_run / "params.yaml",
+        {
+            "benchmark": {"methods": methods, "seeds": [0]},
+            "dm": {"iterations": 3, "real_per_class": 2, "widths": [4, 8, 8], "lr": 1.0},
+        },
+    )
+    (tiny_run / "baselines.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tiny_run, "distill_all", "--configfile", "baselines.yaml")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    for method in methods:
+        folder = tiny_run / "results/distill/synthetic" / method / "ipc1/seed0"
+        meta = json.loads((folder / "meta.json").read_text())
+        assert meta["method"] == method and meta["frames"] == 4 and meta["crop"] == 16
+        assert json.loads((folder / "metrics.json").read_text())
+    meta = tiny_run / "results/distill/synthetic/{}/ipc1/seed0/meta.json"
+    assert json.loads(Path(str(meta).format("sre2l")).read_text())["synthesis"]["tsgf"] is False
+    assert json.loads(Path(str(meta).format("tsgd")).read_text())["synthesis"]["tsgf"] is True

@@ -1,4 +1,5 @@
-# Stage 2: distilled sets (TSGD) and the same-budget random real baseline.
+# Stage 2: distilled sets (TSGD, and TSGD with TSGF off = SRe2L) and the same-budget
+# baselines: random real subset, herding / k-center coresets, distribution matching.
 
 
 rule distill_tsgd:
@@ -13,7 +14,7 @@ rule distill_tsgd:
     benchmark:
         "results/benchmarks/distill/{dataset}/{method}/ipc{ipc}/seed{seed}.tsv"
     wildcard_constraints:
-        method="tsgd",
+        method="tsgd|sre2l",
     conda:
         "../envs/tsgd.yaml"
     resources:
@@ -46,6 +47,54 @@ rule random_subset:
         crop=CLIP["crop"],
     script:
         "../scripts/random_subset.py"
+
+
+rule coreset:
+    input:
+        **CACHE_FILES,
+        teacher=TEACHER,
+    output:
+        **SET_FILES,
+    log:
+        "logs/distill/{dataset}/{method}/ipc{ipc}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/distill/{dataset}/{method}/ipc{ipc}/seed{seed}.tsv"
+    wildcard_constraints:
+        method="herding|kcenter",
+    conda:
+        "../envs/tsgd.yaml"
+    resources:
+        gpu=1,
+    params:
+        frames=CLIP["frames"],
+        crop=CLIP["crop"],
+        device=config["device"],
+    script:
+        "../scripts/coreset.py"
+
+
+rule distribution_matching:
+    input:
+        **CACHE_FILES,
+    output:
+        **SET_FILES,
+    log:
+        "logs/distill/{dataset}/{method}/ipc{ipc}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/distill/{dataset}/{method}/ipc{ipc}/seed{seed}.tsv"
+    wildcard_constraints:
+        method="dm",
+    conda:
+        "../envs/tsgd.yaml"
+    resources:
+        gpu=1,
+    params:
+        **config["dm"],
+        frames=CLIP["frames"],
+        crop=CLIP["crop"],
+        device=config["device"],
+    script:
+        "../scripts/dm.py"
 
 
 rule distill_all:

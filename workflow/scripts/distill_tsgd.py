@@ -1,4 +1,4 @@
-"""Rule distill_tsgd: TSGD synthesis of one set (method, IPC, seed)."""
+"""Rule distill_tsgd: TSGD synthesis of one set (method tsgd, or sre2l = TSGF off)."""
 
 from pathlib import Path
 
@@ -10,6 +10,9 @@ params = dict(snakemake.params.items())
 w = snakemake.wildcards
 synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
 synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
+if w.method == "sre2l":  # the same synthesis with TSGF switched off (SRe2L applied to video)
+    synthesis.tsgf = False
+    params["tsgf"] = False
 
 
 def body(tracker):

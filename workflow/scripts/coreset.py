@@ -1,0 +1,28 @@
+"""Rule coreset: herding or k-center selection of real windows on teacher features."""
+
+from pathlib import Path
+
+from tsgd.distill.baselines import make_coreset_set
+from tsgd.jobs import run_job
+
+params = dict(snakemake.params.items())
+w = snakemake.wildcards
+
+run_job(
+    "distill",
+    lambda _tracker: make_coreset_set(
+        Path(snakemake.input.stats).parent,
+        snakemake.output.videos,
+        method=w.method,
+        teacher_path=snakemake.input.teacher,
+        ipc=int(w.ipc),
+        seed=int(w.seed),
+        dataset=w.dataset,
+        **params,
+    ),
+    params=params,
+    wildcards=dict(w.items()),
+    tracking=snakemake.config["tracking"],
+    log_path=snakemake.log[0],
+    metrics_path=snakemake.output.metrics,
+)

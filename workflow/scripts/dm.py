@@ -1,0 +1,34 @@
+"""Rule distribution_matching: the DM baseline set (one IPC, one seed)."""
+
+from pathlib import Path
+
+from tsgd.distill.baselines import make_dm_set
+from tsgd.jobs import run_job
+
+params = dict(snakemake.params.items())
+w = snakemake.wildcards
+
+
+def body(tracker):
+    metrics = make_dm_set(
+        Path(snakemake.input.stats).parent,
+        snakemake.output.videos,
+        ipc=int(w.ipc),
+        seed=int(w.seed),
+        dataset=w.dataset,
+        **{k: tuple(v) if k == "widths" else v for k, v in params.items()},
+    )
+    for step, loss in metrics.pop("loss_history", []):
+        tracker.log_metrics({"dm_loss": loss}, step=step)
+    return metrics
+
+
+run_job(
+    "distill",
+    body,
+    params=params,
+    wildcards=dict(w.items()),
+    tracking=snakemake.config["tracking"],
+    log_path=snakemake.log[0],
+    metrics_path=snakemake.output.metrics,
+)
