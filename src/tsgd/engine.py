@@ -1,14 +1,17 @@
 """Shared training / evaluation loops for video classifiers (used by teacher and evaluate).
 
-A leaf module: it knows models and tensors, not phases, files or trackers.
+A leaf module: it knows models and tensors, not phases or trackers; the only files it
+touches are resumable training checkpoints (:mod:`tsgd.io.checkpoint`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +19,9 @@ from torch import nn
 from tqdm import tqdm
 
 from tsgd.data.transforms import center_crop, gather_windows, to_float_clips
+from tsgd.io.checkpoint import load_training_state, save_training_state
+
+log = logging.getLogger(__name__)
 
 BatchFn = Callable[[torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -116,36 +122,68 @@ def train_classifier(
     desc: str = "train",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place for ``cfg.epochs`` epochs over ``len(labels)`` examples.
 
     Args:
         model: classifier taking float ``[B, T, C, H, W]``.
         labels: int64 ``[N]`` on the model's device.
-        batch_fn: maps an index tensor ``[B]`` to the (augmented) input batch.
-        generator: the only source of randomness for shuffling (CPU generator).
+        batch_fn: maps an index tensor ``[B]`` to the (augmented) input batch; its
+            randomness must come from ``generator`` (or PyTorch's global generator).
+        generator: the source of randomness for shuffling and augmentation.
         loss_fn: ``(logits, labels, x) -> scalar``.
         on_epoch: called with (epoch, {"loss", "acc", "lr"}) after each epoch.
+        checkpoint: file for resumable state (:mod:`tsgd.io.checkpoint`). If it exists,
+            training resumes from it (and ends as it would have without the interruption);
+            it is written every ``checkpoint_every`` epochs (0: never) and after the last.
+            The caller deletes it once the job's outputs are written.
 
     A non-finite loss stops training and marks the result ``diverged``.
     """
     n = int(labels.shape[0])
     if n == 0:
         raise ValueError("cannot train on an empty set")
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
     per_epoch = math.ceil(n / cfg.batch_size)
     opt, sched = make_optimizer(
         [p for p in model.parameters() if p.requires_grad], cfg, cfg.epochs * per_epoch
     )
     result = TrainResult()
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state, _ = load_training_state(
+            checkpoint, optimizer=opt, scheduler=sched, generators=[generator], model=model
+        )
+        start = int(state["epoch"]) + 1
+        result.history = list(state["history"])
+        result.diverged = bool(state.get("diverged", False))
+        log.info("%s: resuming from %s after epoch %d", desc, checkpoint, start)
+
+    def save(epoch: int) -> None:
+        progress_state = {"epoch": epoch, "history": result.history, "diverged": result.diverged}
+        save_training_state(
+            checkpoint,  # type: ignore[arg-type]
+            optimizer=opt,
+            scheduler=sched,
+            generators=[generator],
+            progress=progress_state,
+            model=model,
+        )
+
     model.train()
     bar = tqdm(
-        range(cfg.epochs),
+        range(start, cfg.epochs if not result.diverged else start),
         desc=desc,
         unit="ep",
         file=sys.stderr,
         disable=not progress,
         mininterval=2.0,
         dynamic_ncols=False,
+        initial=start,
+        total=cfg.epochs,
     )
     for epoch in bar:
         perm = torch.randperm(n, generator=generator)
@@ -173,6 +211,13 @@ def train_classifier(
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}")
         if on_epoch is not None:
             on_epoch(epoch, stats)
+        last = epoch == cfg.epochs - 1
+        if (
+            checkpoint is not None
+            and checkpoint_every
+            and ((epoch + 1) % checkpoint_every == 0 or last)
+        ):
+            save(epoch)
     bar.close()
     return result
 

@@ -54,6 +54,13 @@ def scalar_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, fl
     return out
 
 
+def checkpoint_path(output: str | Path) -> Path:
+    """Where the job writing ``output`` keeps its resumable state: a hidden file beside it
+    (not a declared output, so Snakemake's ``--rerun-incomplete`` does not delete it)."""
+    out = Path(output)
+    return out.parent / f".{out.name}.ckpt"
+
+
 def run_job(
     phase: str,
     body: Callable[[Tracker], dict[str, Any]],
@@ -63,10 +70,13 @@ def run_job(
     tracking: Mapping[str, Any],
     log_path: str | Path | None = None,
     metrics_path: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` as one tracked job and write its metrics JSON (atomically, last).
 
     ``tracking`` is params.yaml's ``tracking`` section; ``wildcards`` become run tags.
+    ``checkpoint``: the job's resumable-state file (see :func:`checkpoint_path`), removed
+    once the job has succeeded; a killed job leaves it for the rerun to resume from.
     """
     with log_to(log_path):
         name = "/".join([phase, *(f"{k}={v}" for k, v in wildcards.items())])
@@ -87,6 +97,8 @@ def run_job(
             if metrics_path is not None:
                 write_json(metrics_path, metrics)
                 tracker.log_artifact(metrics_path)
+        if checkpoint is not None:
+            Path(checkpoint).unlink(missing_ok=True)
         log.info("job %s done in %.1f s", name, metrics["wall_s"])
         print(f"{name}: {metrics['wall_s']:.1f} s", file=sys.stderr)
     return metrics

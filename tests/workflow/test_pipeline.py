@@ -28,9 +28,15 @@ TINY = {
     "preprocess": {"frames": 8, "gap": 1, "resize": [20, 20]},
     "clip": {"frames": 4, "crop": 16},
     "benchmark": {"seeds": [0, 1]},
-    "teacher": {"widths": [4, 8, 8], "epochs": 2, "batch_size": 4, "test_passes": 1},
-    "distill": {"iterations": 3},
-    "evaluate": {"widths": [4, 8, 8], "epochs": 3, "test_passes": 1},
+    "teacher": {
+        "widths": [4, 8, 8],
+        "epochs": 2,
+        "batch_size": 4,
+        "test_passes": 1,
+        "checkpoint_every": 1,
+    },
+    "distill": {"iterations": 3, "checkpoint_every": 1},
+    "evaluate": {"widths": [4, 8, 8], "epochs": 3, "test_passes": 1, "checkpoint_every": 1},
     "tracking": {"uri": "sqlite:///mlruns.db"},
 }
 
@@ -95,6 +101,8 @@ def test_all_phases_produce_their_outputs(tiny_run):
         assert (tiny_run / "logs" / f"{job}.log").is_file()
     assert (tiny_run / "results/benchmarks/teacher/synthetic.tsv").is_file()
     assert "mean ± std" in (tiny_run / "results/evaluate/synthetic/summary.md").read_text()
+    # every job wrote resumable checkpoints and removed them once it succeeded
+    assert not list((tiny_run / "results").rglob(".*.ckpt"))
 
 
 def test_second_run_has_nothing_to_do(tiny_run):

@@ -4,9 +4,10 @@ from pathlib import Path
 
 from tsgd.distill.sets import make_tsgd_set
 from tsgd.distill.synthesis import SynthesisConfig
-from tsgd.jobs import run_job
+from tsgd.jobs import checkpoint_path, run_job
 
 params = dict(snakemake.params.items())
+checkpoint = checkpoint_path(snakemake.output.videos)
 w = snakemake.wildcards
 synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
 synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
@@ -33,6 +34,8 @@ def body(tracker):
         device=params["device"],
         dataset=w.dataset,
         method=w.method,
+        checkpoint=checkpoint,
+        checkpoint_every=params["checkpoint_every"],
     )
     hist = metrics.get("history", {})
     n = len(hist.get("loss", []))
@@ -49,4 +52,5 @@ run_job(
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
+    checkpoint=checkpoint,
 )

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from tsgd.evaluate.students import evaluate_set
-from tsgd.jobs import run_job
+from tsgd.jobs import checkpoint_path, run_job
 
 params = dict(snakemake.params.items())
+checkpoint = checkpoint_path(snakemake.output.metrics)
 w = snakemake.wildcards
 teacher = snakemake.input.get("teacher") or None
 
@@ -19,6 +20,7 @@ def body(tracker):
         seed=int(w.seed),
         teacher_path=teacher,
         tracker=tracker,
+        checkpoint=checkpoint,
         **params,
     )
 
@@ -31,4 +33,5 @@ run_job(
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
+    checkpoint=checkpoint,
 )

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from tsgd.jobs import run_job
+from tsgd.jobs import checkpoint_path, run_job
 from tsgd.teacher.train import train_teacher
 
 params = dict(snakemake.params.items())
+checkpoint = checkpoint_path(snakemake.output.weights)
 
 run_job(
     "teacher",
@@ -14,6 +15,7 @@ run_job(
         snakemake.output.weights,
         dataset=snakemake.wildcards.dataset,
         tracker=tracker,
+        checkpoint=checkpoint,
         **params,
     ),
     params=params,
@@ -21,4 +23,5 @@ run_job(
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
+    checkpoint=checkpoint,
 )

@@ -177,6 +177,8 @@ def make_tsgd_set(
     device: str = "auto",
     dataset: str = "",
     method: str = "tsgd",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
     """TSGD: initialise from the most salient windows of real videos (or noise), optionally
     packed: ``temporal_pieces`` salient segments of frames / pieces frames stitched in time,
@@ -220,7 +222,14 @@ def make_tsgd_set(
         raise ValueError(f"unknown init {init!r}; expected real or noise")
     gen = seeded_generator(seed, "cpu")
     videos, history = synthesize(
-        teacher, x0, labels, synthesis, bounds=pixel_bounds(mean, std), generator=gen
+        teacher,
+        x0,
+        labels,
+        synthesis,
+        bounds=pixel_bounds(mean, std),
+        generator=gen,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
     )
     with torch.no_grad():
         init_prob = float(_true_class_prob(teacher, x0, labels).mean())

@@ -10,11 +10,13 @@ scale the optimiser's step (``tsgf_apply="update"``) or the raw gradient (``"gra
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +25,10 @@ from torch import nn
 from tqdm import tqdm
 
 from tsgd.data.transforms import random_resized_crop_flip
+from tsgd.io.checkpoint import load_training_state, save_training_state
 from tsgd.saliency.tsgf import saliency_map, saliency_weight
+
+log = logging.getLogger(__name__)
 
 
 class _BNStats:
@@ -127,6 +132,8 @@ def synthesize(
     bounds: tuple[torch.Tensor, torch.Tensor],
     generator: torch.Generator,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Optimise synthetic videos against the frozen ``teacher``; all videos as one batch.
 
@@ -137,6 +144,9 @@ def synthesize(
         bounds: per-channel (low, high) of valid normalised pixels, each ``[C]``; videos are
             clamped into this box after every step so they stay storable images.
         generator: RNG for the augmentation (on ``x_init``'s device or CPU).
+        checkpoint: file for resumable state (:mod:`tsgd.io.checkpoint`): resumed from when
+            it exists, written every ``checkpoint_every`` iterations (0: never). The caller
+            deletes it once the set is written.
 
     Returns:
         The optimised videos (same shape, detached) and a history with per-iteration
@@ -160,16 +170,28 @@ def synthesize(
     hi = bounds[1].to(x).view(1, 1, -1, 1, 1)
     crop = x.shape[-1]
     records: list[torch.Tensor] = []
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state, saved = load_training_state(
+            checkpoint, optimizer=opt, scheduler=sched, generators=[generator]
+        )
+        with torch.no_grad():
+            x.copy_(saved["x"].to(x))
+        records = [torch.tensor(r, dtype=x.dtype, device=x.device) for r in state["records"]]
+        start = int(state["iteration"]) + 1
+        log.info("distill: resuming from %s after iteration %d", checkpoint, start)
     with bn_statistics(teacher) as hooks:
         bar = tqdm(
-            range(cfg.iterations),
+            range(start, cfg.iterations),
             desc="distill",
             unit="it",
             file=sys.stderr,
             disable=not progress,
             mininterval=2.0,
+            initial=start,
+            total=cfg.iterations,
         )
-        for _ in bar:
+        for it in bar:
             aug = random_resized_crop_flip(
                 x,
                 crop,
@@ -190,6 +212,15 @@ def synthesize(
                 x.copy_(torch.maximum(torch.minimum(x, hi), lo))
                 change = (x - x_init).abs().mean()
             records.append(torch.stack([loss.detach(), ce.detach(), bn.detach(), change]))
+            if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+                save_training_state(
+                    checkpoint,
+                    optimizer=opt,
+                    scheduler=sched,
+                    generators=[generator],
+                    progress={"iteration": it, "records": torch.stack(records).tolist()},
+                    tensors={"x": x},
+                )
     hist = torch.stack(records).cpu().tolist() if records else []
     history = {k: [r[i] for r in hist] for i, k in enumerate(("loss", "ce", "bn", "change"))}
     return x.detach(), history

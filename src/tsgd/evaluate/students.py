@@ -65,8 +65,13 @@ def evaluate_set(
     teacher_path: str | Path | None = None,
     device: str = "auto",
     tracker: Tracker | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
     """Train ``student`` on the set at ``set_path`` and score it on the cache's test split.
+
+    ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
+    :func:`tsgd.engine.train_classifier`.
 
     Returns metrics: ``test_top1`` (fraction), per-pass and per-class accuracy, final train
     loss/accuracy, ``collapsed`` (bool) with ``collapse_reason``, and the training history.
@@ -126,6 +131,8 @@ def evaluate_set(
         loss_fn=loss_fn,
         desc=f"student {student}",
         on_epoch=on_epoch,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
     )
     if result.diverged:
         scores: dict[str, Any] = {

@@ -79,8 +79,13 @@ def train_teacher(
     device: str = "auto",
     dataset: str = "",
     tracker: Tracker | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
     """Train ``model`` on the cache's train split; save weights + meta; return metrics.
+
+    ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
+    :func:`tsgd.engine.train_classifier`.
 
     Metrics: ``train_top1``, ``test_top1`` (fractions), ``per_class`` test accuracy, ``history``.
     """
@@ -113,7 +118,15 @@ def train_teacher(
             tracker.log_metrics({"train_loss": s["loss"], "train_acc": s["acc"]}, step=epoch)
 
     result = train_classifier(
-        net, labels, batch, cfg, generator=gen, desc="teacher", on_epoch=on_epoch
+        net,
+        labels,
+        batch,
+        cfg,
+        generator=gen,
+        desc="teacher",
+        on_epoch=on_epoch,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
     )
     if result.diverged:
         raise RuntimeError("teacher training diverged (non-finite loss); lower teacher.lr")
