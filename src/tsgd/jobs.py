@@ -54,6 +54,34 @@ def scalar_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, fl
     return out
 
 
+@contextlib.contextmanager
+def _device_for(use_gpu: bool) -> Iterator[Callable[[], dict[str, Any]]]:
+    """Hold a GPU slot (if wanted and present) and select it; yields a function that
+    reports the device used and its peak memory."""
+    if not use_gpu:
+        yield lambda: {}
+        return
+    from tsgd.devices import gpu_slot
+
+    with gpu_slot() as index:
+        if index is None:
+            yield lambda: {"gpu": None}
+            return
+        import torch  # lazy: only GPU jobs get here
+
+        torch.cuda.set_device(index)
+        torch.cuda.reset_peak_memory_stats(index)
+
+        def report() -> dict[str, Any]:
+            peak = torch.cuda.max_memory_allocated(index)
+            return {
+                "gpu": {"index": index, "name": torch.cuda.get_device_name(index)},
+                "peak_gpu_memory_gib": peak / 2**30,
+            }
+
+        yield report
+
+
 def checkpoint_path(output: str | Path) -> Path:
     """Where the job writing ``output`` keeps its resumable state: a hidden file beside it
     (not a declared output, so Snakemake's ``--rerun-incomplete`` does not delete it)."""
@@ -71,28 +99,36 @@ def run_job(
     log_path: str | Path | None = None,
     metrics_path: str | Path | None = None,
     checkpoint: str | Path | None = None,
+    gpu: bool = False,
 ) -> dict[str, Any]:
     """Run ``body`` as one tracked job and write its metrics JSON (atomically, last).
 
     ``tracking`` is params.yaml's ``tracking`` section; ``wildcards`` become run tags.
     ``checkpoint``: the job's resumable-state file (see :func:`checkpoint_path`), removed
     once the job has succeeded; a killed job leaves it for the rerun to resume from.
+    ``gpu``: the job uses a GPU when there is one: it holds its own device for its whole
+    run (:func:`tsgd.devices.gpu_slot`; ``params["device"] == "cpu"`` opts out) and its
+    metrics record the device and its peak memory.
     """
     with log_to(log_path):
         name = "/".join([phase, *(f"{k}={v}" for k, v in wildcards.items())])
         log.info("job %s starts", name)
         tags = {"phase": phase, **{f"wildcard.{k}": v for k, v in wildcards.items()}}
-        with job_run(
-            bool(tracking.get("enabled", False)),
-            str(tracking.get("uri", "")),
-            str(tracking.get("experiment", "tsgd")),
-            name,
-            params,
-            tags,
-        ) as tracker:
+        with (
+            job_run(
+                bool(tracking.get("enabled", False)),
+                str(tracking.get("uri", "")),
+                str(tracking.get("experiment", "tsgd")),
+                name,
+                params,
+                tags,
+            ) as tracker,
+            _device_for(gpu and params.get("device", "auto") != "cpu") as device,
+        ):
             t0 = time.perf_counter()
             metrics = body(tracker)
             metrics["wall_s"] = time.perf_counter() - t0
+            metrics.update(device())
             tracker.log_metrics(scalar_metrics(metrics))
             if metrics_path is not None:
                 write_json(metrics_path, metrics)

@@ -6,9 +6,11 @@ import csv
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,42 @@ def test_every_baseline_makes_a_set_through_the_workflow(tiny_run):
     meta = tiny_run / "results/distill/synthetic/{}/ipc1/seed0/meta.json"
     assert json.loads(Path(str(meta).format("sre2l")).read_text())["synthesis"]["tsgf"] is False
     assert json.loads(Path(str(meta).format("tsgd")).read_text())["synthesis"]["tsgf"] is True
+
+
+def test_killed_job_resumes_from_its_checkpoint(tmp_path, repo_root):
+    """SIGKILL the whole Snakemake process group during teacher training; the rerun
+    (``rerun-incomplete`` is in the profile) resumes from the checkpoint, not epoch 0."""
+    for item in ("Snakefile", "workflow", "profiles"):
+        src = repo_root / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    long_teacher = dict(
+        TINY, teacher={**TINY["teacher"], "epochs": 400}, tracking={"enabled": False}
+    )
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(merged(repo_root / "params.yaml", long_teacher))
+    )
+    ckpt = tmp_path / "results/teacher/synthetic/.teacher.safetensors.ckpt"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "teacher_all"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not ckpt.is_file():
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.is_file() and not (tmp_path / "results/teacher/synthetic/metrics.json").exists()
+
+    assert snakemake(tmp_path, "--unlock").returncode == 0  # the killed run's stale lock
+    rerun = snakemake(tmp_path, "teacher_all")
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    log = (tmp_path / "logs/teacher/synthetic.log").read_text()
+    assert "teacher: resuming from" in log
+    assert not ckpt.exists()
+    assert json.loads((tmp_path / "results/teacher/synthetic/metrics.json").read_text())

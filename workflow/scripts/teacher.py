@@ -24,4 +24,5 @@ run_job(
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
+    gpu=True,
 )
