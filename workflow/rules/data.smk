@@ -28,7 +28,7 @@ rule preprocess:
         "results/benchmarks/preprocess/{dataset}.tsv"
     conda:
         "../envs/tsgd.yaml"
-    threads: workflow.cores
+    threads: 64  # Snakemake runs it with min(64, --cores); the Slurm profile sets 16
     params:
         **config["preprocess"],
         root=raw_root,
