@@ -383,3 +383,31 @@ def test_reinit_draws_the_default_distribution():
     assert torch.equal(first, net.features[0].weight)
     reinit_(net, torch.Generator().manual_seed(1))
     assert not torch.equal(first, net.features[0].weight)
+
+
+def test_interrupted_dm_resumes_bit_identical(cache, tmp_path, monkeypatch):
+    from tsgd.distill import baselines
+
+    ref = make_dm_set(cache, tmp_path / "ref" / "set.safetensors", **DM_KW)
+    real_save = baselines.save_training_state
+
+    def save_then_die(*args, **kw):
+        real_save(*args, **kw)
+        if kw["progress"]["iteration"] == 11:
+            raise KeyboardInterrupt  # as if killed right after the second checkpoint
+
+    ckpt = tmp_path / "dm.ckpt"
+    monkeypatch.setattr(baselines, "save_training_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        make_dm_set(
+            cache, tmp_path / "x" / "set.safetensors", checkpoint=ckpt, checkpoint_every=6, **DM_KW
+        )
+    monkeypatch.setattr(baselines, "save_training_state", real_save)
+    got = make_dm_set(
+        cache, tmp_path / "y" / "set.safetensors", checkpoint=ckpt, checkpoint_every=6, **DM_KW
+    )
+    a, _ = load_tensors(tmp_path / "ref" / "set.safetensors")
+    b, _ = load_tensors(tmp_path / "y" / "set.safetensors")
+    assert torch.equal(a["videos"], b["videos"])
+    assert got["loss_history"] == ref["loss_history"]
+    assert got["final_loss"] == ref["final_loss"]

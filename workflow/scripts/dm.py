@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from tsgd.distill.baselines import make_dm_set
-from tsgd.jobs import run_job
+from tsgd.jobs import checkpoint_path, run_job
 
 params = dict(snakemake.params.items())
+checkpoint = checkpoint_path(snakemake.output.videos)
 w = snakemake.wildcards
 
 
@@ -16,6 +17,7 @@ def body(tracker):
         ipc=int(w.ipc),
         seed=int(w.seed),
         dataset=w.dataset,
+        checkpoint=checkpoint,
         **{k: tuple(v) if k == "widths" else v for k, v in params.items()},
     )
     for step, loss in metrics.pop("loss_history", []):
@@ -31,5 +33,6 @@ run_job(
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
+    checkpoint=checkpoint,
     gpu=True,
 )

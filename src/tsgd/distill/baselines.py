@@ -9,6 +9,7 @@ and ``labels: int64 [classes * IPC]`` (class-major), safetensors + meta.json.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,10 +25,13 @@ from tqdm import tqdm
 from tsgd.data.transforms import seeded_generator, to_float_clips
 from tsgd.distill.sets import _per_class, _pick, _set_meta, _windows
 from tsgd.engine import pick_device
+from tsgd.io.checkpoint import load_training_state, save_training_state
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
 from tsgd.io.sets import save_tensors
 from tsgd.models.checkpoint import load_model
 from tsgd.models.registry import build_model
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CORESET_METHODS",
@@ -312,6 +316,8 @@ def make_dm_set(
     device: str = "auto",
     log_every: int = 100,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
     """Distribution Matching on video.
 
@@ -326,6 +332,9 @@ def make_dm_set(
     (real, synthetic), each over all classes, and no host synchronisation (the loss is
     read every ``log_every`` iterations). Returns metrics: losses, seconds, iterations/s and
     peak GPU memory (None off CUDA).
+
+    ``checkpoint``: resumable state (:mod:`tsgd.io.checkpoint`), resumed from when it exists
+    and written every ``checkpoint_every`` iterations (0: never); the caller deletes it.
     """
     if norm not in DM_MODELS:
         raise ValueError(f"unknown norm {norm!r}; expected one of {sorted(DM_MODELS)}")
@@ -387,15 +396,28 @@ def make_dm_set(
 
     losses = torch.zeros(iterations, device=dev)
     history: list[tuple[int, float]] = []
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state, saved = load_training_state(
+            checkpoint, optimizer=opt, scheduler=None, generators=[batch_gen]
+        )
+        with torch.no_grad():
+            syn.copy_(saved["syn"].to(syn))
+            losses.copy_(saved["losses"].to(losses))
+        history = [(int(i), float(v)) for i, v in state["history"]]
+        start = int(state["iteration"]) + 1
+        log.info("dm: resuming from %s after iteration %d", checkpoint, start)
     t_loop = time.perf_counter()
     with _cudnn_benchmark(cuda):
         bar = tqdm(
-            range(iterations),
+            range(start, iterations),
             desc="dm",
             unit="it",
             file=sys.stderr,
             disable=not progress,
             mininterval=1.0,
+            initial=start,
+            total=iterations,
         )
         for it in bar:
             net_gen.manual_seed(_net_seed(seed, it))
@@ -411,6 +433,15 @@ def make_dm_set(
                 value = float(losses[it])  # the only host sync: every log_every iterations
                 history.append((it, value))
                 bar.set_postfix(loss=f"{value:.4g}")
+            if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+                save_training_state(
+                    checkpoint,
+                    optimizer=opt,
+                    scheduler=None,
+                    generators=[batch_gen],
+                    progress={"iteration": it, "history": history},
+                    tensors={"syn": syn, "losses": losses},
+                )
         bar.close()
     if cuda:
         torch.cuda.synchronize(dev)

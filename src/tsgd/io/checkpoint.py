@@ -57,7 +57,7 @@ def save_training_state(
     path: str | os.PathLike[str],
     *,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     generators: Sequence[torch.Generator],
     progress: Mapping[str, Any],
     model: nn.Module | None = None,
@@ -66,7 +66,7 @@ def save_training_state(
     """Write a checkpoint to ``path`` atomically (a kill never leaves a torn file).
 
     Args:
-        optimizer, scheduler: their states are saved.
+        optimizer, scheduler: their states are saved (``scheduler`` may be None).
         generators: the loop's random generators (their states are saved, in order).
         progress: JSON-serialisable loop progress (epoch / iteration, history, ...).
         model: a module whose ``state_dict`` is saved.
@@ -88,7 +88,7 @@ def save_training_state(
     header = {
         "format": _FORMAT,
         "optimizer": opt_meta,
-        "scheduler": scheduler.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "generators": len(generators),
         "progress": dict(progress),
     }
@@ -101,7 +101,7 @@ def load_training_state(
     path: str | os.PathLike[str],
     *,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     generators: Sequence[torch.Generator],
     model: nn.Module | None = None,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -136,7 +136,8 @@ def load_training_state(
             sd = {k[len(prefix) :]: v for k, v in body.items() if k.startswith(prefix)}
             model.load_state_dict(sd)
         optimizer.load_state_dict(_optimizer_join(body, header["optimizer"]))
-        scheduler.load_state_dict(header["scheduler"])
+        if scheduler is not None:
+            scheduler.load_state_dict(header["scheduler"])
     except (RuntimeError, KeyError, ValueError) as err:
         raise ValueError(f"{path} does not fit this training run: {err}") from err
     for i, g in enumerate(generators):
