@@ -58,6 +58,9 @@ def resolve_presets(params: dict[str, Any]) -> dict[str, Any]:
     if pre.get("min_frames") is None:
         pre["min_frames"] = clip["frames"]
     problems = []
+    teacher = params.get("teacher", {})
+    if teacher.get("pretrained") and not teacher.get("pretrained_sha256"):
+        problems.append("teacher.pretrained needs teacher.pretrained_sha256 (its sha256)")
     if clip["crop"] > min(pre["resize"]):
         problems.append(
             f"clip.crop ({clip['crop']}) is larger than preprocess.resize {pre['resize']}"

@@ -1,24 +1,44 @@
-"""Rule teacher: train the BatchNorm teacher on the training split."""
+"""Rule teacher: train the BatchNorm teacher, or fetch and verify a published one."""
 
 from pathlib import Path
 
 from tsgd.jobs import checkpoint_path, run_job
+from tsgd.teacher.fetch import use_pretrained_teacher
 from tsgd.teacher.train import train_teacher
 
 params = dict(snakemake.params.items())
 checkpoint = checkpoint_path(snakemake.output.weights)
+cache_dir = Path(snakemake.input.stats).parent
+pretrained, sha256 = params.pop("pretrained"), params.pop("pretrained_sha256")
 
-run_job(
-    "teacher",
-    lambda tracker: train_teacher(
-        Path(snakemake.input.stats).parent,
+
+def body(tracker):
+    if pretrained:
+        return use_pretrained_teacher(
+            cache_dir,
+            snakemake.output.weights,
+            source=pretrained,
+            sha256=sha256,
+            frames=params["frames"],
+            crop=params["crop"],
+            test_passes=params["test_passes"],
+            seed=params["seed"],
+            device=params["device"],
+        )
+    return train_teacher(
+        cache_dir,
         snakemake.output.weights,
         dataset=snakemake.wildcards.dataset,
         tracker=tracker,
         checkpoint=checkpoint,
         **params,
-    ),
-    params=params,
+    )
+
+
+run_job(
+    "teacher",
+    body,
+    params={**params, "pretrained": pretrained, "pretrained_sha256": sha256},
     wildcards=dict(snakemake.wildcards.items()),
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],

@@ -1,0 +1,140 @@
+"""A published teacher is fetched (path or HTTP), verified, and refused when it does not fit."""
+
+import functools
+import http.server
+import json
+import threading
+
+import pytest
+
+from tsgd.config import ParamsError, validate_params
+from tsgd.data.preprocess import preprocess_dataset
+from tsgd.data.synthetic import generate_synthetic_dataset
+from tsgd.io.atomic import sha256_file
+from tsgd.models.checkpoint import load_model
+from tsgd.teacher.fetch import fetch_teacher, use_pretrained_teacher
+from tsgd.teacher.train import train_teacher
+
+TEACHER = {
+    "model": "convnet3d_bn",
+    "widths": [4, 8, 8],
+    "dropout": 0.0,
+    "frames": 4,
+    "crop": 16,
+    "epochs": 1,
+    "batch_size": 4,
+    "lr": 0.01,
+    "optimizer": "adamw",
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "aug_scale_min": 0.6,
+    "flip": False,
+    "test_passes": 1,
+    "seed": 0,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A cache, and a teacher trained on it in a 'published' folder."""
+    root = tmp_path_factory.mktemp("fetch_ds")
+    generate_synthetic_dataset(
+        root, classes=2, groups=3, test_groups=1, videos_per_group=2, frames=8, size=32
+    )
+    cache = root / "cache"
+    preprocess_dataset(root, cache, frames=8, gap=1, resize=(20, 20), progress=False)
+    pub = root / "published"
+    train_teacher(cache, pub / "teacher.safetensors", **TEACHER)
+    return cache, pub / "teacher.safetensors", sha256_file(pub / "teacher.safetensors")
+
+
+@pytest.fixture
+def http_url(published):
+    _, weights, _ = published
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(weights.parent))
+    handler.log_message = lambda *a, **k: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/teacher.safetensors"
+    server.shutdown()
+    server.server_close()
+
+
+EXPECT = {"classes": ["MoveRight", "MoveLeft"], "frames": 4, "crop": 16}
+
+
+def test_fetch_from_a_path_and_use_it(published, tmp_path):
+    cache, weights, digest = published
+    out = tmp_path / "teacher" / "teacher.safetensors"
+    metrics = use_pretrained_teacher(
+        cache, out, source=str(weights), sha256=digest, frames=4, crop=16, device="cpu"
+    )
+    assert metrics["sha256"] == digest and 0.0 <= metrics["test_top1"] <= 1.0
+    model, meta = load_model(out, {"classes": EXPECT["classes"]})
+    assert meta["source"] == str(weights) and meta["sha256"] == digest
+    assert sorted(p.name for p in out.parent.iterdir()) == ["meta.json", "teacher.safetensors"]
+
+
+def test_fetch_over_http(published, http_url, tmp_path):
+    _, _, digest = published
+    out = tmp_path / "t" / "teacher.safetensors"
+    meta = fetch_teacher(http_url, digest.upper(), out, expect=EXPECT)
+    assert meta["source"] == http_url
+    assert sha256_file(out) == digest
+    load_model(out, EXPECT)
+
+
+def test_wrong_checksum_fails_and_leaves_nothing(published, http_url, tmp_path):
+    _, weights, digest = published
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+    for source in (str(weights), http_url):
+        out = tmp_path / "t" / "teacher.safetensors"
+        with pytest.raises(ValueError, match="checksum mismatch") as err:
+            fetch_teacher(source, wrong, out, expect=EXPECT)
+        assert f"expected sha256 {wrong}, got {digest}" in str(err.value)
+        assert not (tmp_path / "t").exists() or not list((tmp_path / "t").iterdir())
+
+
+def test_a_teacher_for_other_data_is_refused(published, tmp_path):
+    _, weights, digest = published
+    out = tmp_path / "t" / "teacher.safetensors"
+    with pytest.raises(ValueError, match="made for different data") as err:
+        fetch_teacher(str(weights), digest, out, expect={**EXPECT, "crop": 32, "frames": 8})
+    assert "crop: teacher has 16, this dataset needs 32" in str(err.value)
+    assert "frames: teacher has 4, this dataset needs 8" in str(err.value)
+    assert not out.exists()
+    with pytest.raises(FileNotFoundError, match="not found"):
+        fetch_teacher(str(tmp_path / "nope.safetensors"), digest, out, expect=EXPECT)
+
+
+def test_meta_that_does_not_describe_the_weights_is_refused(published, tmp_path):
+    _, weights, digest = published
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "teacher.safetensors").write_bytes(weights.read_bytes())
+    meta = json.loads((weights.parent / "meta.json").read_text())
+    (fake / "meta.json").write_text(json.dumps({**meta, "sha256": "f" * 64}))
+    with pytest.raises(ValueError, match="does not describe these weights"):
+        fetch_teacher(
+            str(fake / "teacher.safetensors"),
+            digest,
+            tmp_path / "o" / "t.safetensors",
+            expect=EXPECT,
+        )
+
+
+def test_params_need_the_checksum(repo_root, schema_path):
+    import yaml
+
+    p = yaml.safe_load((repo_root / "params.yaml").read_text())
+    p["teacher"]["pretrained"] = "https://example.org/teacher.safetensors"
+    with pytest.raises(ParamsError, match="needs teacher.pretrained_sha256"):
+        validate_params(p, schema_path)
+    p["teacher"]["pretrained_sha256"] = "xyz"
+    with pytest.raises(ParamsError, match="pretrained_sha256"):
+        validate_params(p, schema_path)
+    p["teacher"]["pretrained_sha256"] = "a" * 64
+    assert validate_params(p, schema_path)["teacher"]["pretrained"].startswith("https://")
