@@ -86,6 +86,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tsgd.io.export import export_set
+
+    files = export_set(args.set, args.out, fps=args.fps)
+    print(f"wrote {len(files)} videos and index.csv to {args.out}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from tsgd.evaluate.aggregate import summarize, write_summary
 
@@ -128,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="verify a set or checkpoint and print its meta")
     p.add_argument("set", type=Path)
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="write a distilled set as playable mp4 files")
+    p.add_argument("set", type=Path, help="a set's .safetensors (meta.json beside it)")
+    p.add_argument("out", type=Path, help="folder for the mp4 files and index.csv")
+    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the mp4 files")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("summary", help="aggregate metrics.json files (mean ± std)")
     p.add_argument("metrics", nargs="+", type=Path)
