@@ -22,6 +22,7 @@ rule preprocess:
     output:
         **CACHE_FILES,
         metrics="results/preprocess/{dataset}/metrics.json",
+        source="results/data/{dataset}/source.json",
     log:
         "logs/preprocess/{dataset}.log",
     benchmark:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from tsgd.data.preprocess import preprocess_dataset
+from tsgd.io.atomic import write_json
 from tsgd.jobs import run_job
 
 p = dict(snakemake.params.items())
@@ -11,7 +12,7 @@ out_dir = Path(snakemake.output.stats).parent
 
 
 def body(_tracker):
-    return preprocess_dataset(
+    summary = preprocess_dataset(
         p["root"],
         out_dir,
         source=p["source"],
@@ -30,6 +31,18 @@ def body(_tracker):
         on_error=p["on_error"],
         max_bad_fraction=p["max_bad_fraction"],
     )
+    # what the cache was made from (a small DVC-tracked record of the raw data)
+    write_json(
+        snakemake.output.source,
+        {
+            "source": p["source"],
+            "root": str(Path(p["root"]).resolve()),
+            "manifest": p["manifest"],
+            "input_sha256": summary["input_sha256"],
+            "videos": sum(c["total"] for c in summary["counts"].values()),
+        },
+    )
+    return summary
 
 
 run_job(

@@ -35,7 +35,7 @@ from tsgd.data.sampling import cache_indices
 from tsgd.io.atomic import read_json, write_json
 from tsgd.io.clipcache import PartialSplit, write_manifest, write_slot
 
-__all__ = ["STATS_STRIDE", "channel_sums", "decode_clip", "preprocess_dataset"]
+__all__ = ["STATS_STRIDE", "channel_sums", "decode_clip", "input_digest", "preprocess_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +339,18 @@ def _fingerprint(settings: dict[str, Any], by_split: dict[str, list[VideoRecord]
     return h.hexdigest()
 
 
+def input_digest(root: Path, by_split: dict[str, list[VideoRecord]]) -> str:
+    """sha256 of what the cache is made from: every record (split, path, label, group) and
+    its file's size in bytes (-1 if missing). Names the input data in tracking and DVC."""
+    h = hashlib.sha256()
+    for split, records in by_split.items():
+        for r in records:
+            path = root / r.path
+            size = path.stat().st_size if path.is_file() else -1
+            h.update(f"{split}\t{r.path}\t{r.label}\t{r.group}\t{size}\n".encode())
+    return h.hexdigest()
+
+
 def _open_work(out: Path, fingerprint: str) -> Path:
     """The resumable work folder ``out/.partial``; emptied if it belongs to other settings."""
     work = out / _WORK_DIR
@@ -532,6 +544,7 @@ def preprocess_dataset(
     Returns:
         summary dict: ``counts`` ({split: {total, ok, skipped}}), ``skipped`` (list of
         {split, path, reason}), ``empty_class_folders`` (class folders without a video),
+        ``input_sha256`` (:func:`input_digest`),
         ``decoded`` (videos decoded by this call; fewer than the total when resuming),
         ``seconds``, ``clips_per_s`` (decoded / seconds), ``classes``, ``out_dir``.
     """
@@ -616,6 +629,7 @@ def preprocess_dataset(
         counts[s] = {"total": total, "ok": total - len(skipped), "skipped": len(skipped)}
         all_skipped.extend(skipped)
     mean, std = states["train"].mean_std()
+    digest = input_digest(root, by_split)
 
     for s in splits:
         parts[s].finalize(out / f"{s}.npy", states[s].ok_positions())
@@ -636,6 +650,7 @@ def preprocess_dataset(
             "stats_stride": STATS_STRIDE,
             "dataset_root": str(root.resolve()),
             "source": source,
+            "input_sha256": digest,
             "counts": counts,
             "empty_class_folders": empty_folders,
         },
@@ -646,6 +661,7 @@ def preprocess_dataset(
         "counts": counts,
         "skipped": all_skipped,
         "empty_class_folders": empty_folders,
+        "input_sha256": digest,
         "decoded": decoded,
         "seconds": seconds,
         "clips_per_s": decoded / seconds if seconds > 0 else float("inf"),
