@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tsgd.io.atomic import write_json
+from tsgd.io.atomic import read_json, write_json
 from tsgd.tracking import Tracker, job_run
 
 log = logging.getLogger("tsgd")
@@ -82,6 +82,32 @@ def _device_for(use_gpu: bool) -> Iterator[Callable[[], dict[str, Any]]]:
         yield report
 
 
+def _log_extras(
+    tracker: Tracker,
+    name: str,
+    metrics: Mapping[str, Any],
+    wildcards: Mapping[str, Any],
+    preview_set: str | Path | None,
+) -> None:
+    """Data hash tag, curve plot and set preview for a tracked run (never fails the job)."""
+    import tempfile
+
+    record = Path("results/data") / str(wildcards.get("dataset", "")) / "source.json"
+    try:
+        if "dataset" in wildcards and record.is_file():
+            tracker.set_tags({"data_sha256": read_json(record)["input_sha256"]})
+        with tempfile.TemporaryDirectory(prefix="tsgd-artifacts-") as tmp:
+            from tsgd.report.media import plot_history, set_preview_gif
+
+            history = metrics.get("history")
+            if history:
+                tracker.log_artifact(plot_history(history, Path(tmp) / "curves.png", name))
+            if preview_set is not None:
+                tracker.log_artifact(set_preview_gif(preview_set, Path(tmp) / "set.gif"))
+    except Exception as err:  # artifacts are a convenience: report, do not fail the job
+        log.warning("could not log extra artifacts for %s: %s", name, err)
+
+
 def checkpoint_path(output: str | Path) -> Path:
     """Where the job writing ``output`` keeps its resumable state: a hidden file beside it
     (not a declared output, so Snakemake's ``--rerun-incomplete`` does not delete it)."""
@@ -100,6 +126,7 @@ def run_job(
     metrics_path: str | Path | None = None,
     checkpoint: str | Path | None = None,
     gpu: bool = False,
+    preview_set: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` as one tracked job and write its metrics JSON (atomically, last).
 
@@ -109,6 +136,11 @@ def run_job(
     ``gpu``: the job uses a GPU when there is one: it holds its own device for its whole
     run (:func:`tsgd.devices.gpu_slot`; ``params["device"] == "cpu"`` opts out) and its
     metrics record the device and its peak memory.
+
+    Tracked runs also get: the input data's hash as tag ``data_sha256`` (from
+    ``results/data/<dataset>/source.json``, written by preprocessing), a PNG of the
+    training curves when the metrics hold a ``history``, and, with ``preview_set``, an
+    animated GIF of that set's videos beside their saliency.
     """
     with log_to(log_path):
         name = "/".join([phase, *(f"{k}={v}" for k, v in wildcards.items())])
@@ -133,6 +165,8 @@ def run_job(
             if metrics_path is not None:
                 write_json(metrics_path, metrics)
                 tracker.log_artifact(metrics_path)
+            if tracker.active:
+                _log_extras(tracker, name, metrics, wildcards, preview_set)
         if checkpoint is not None:
             Path(checkpoint).unlink(missing_ok=True)
         log.info("job %s done in %.1f s", name, metrics["wall_s"])

@@ -24,9 +24,29 @@ wildcard_constraints:
 
 onstart:
     if TRACKING["enabled"] and not workflow.dryrun:
-        from tsgd.tracking import init_store
+        from tsgd.tracking import start_pipeline_run
 
-        init_store(TRACKING["uri"], TRACKING["experiment"])
+        # the parent run grouping this invocation's jobs (they inherit its id)
+        start_pipeline_run(
+            TRACKING["uri"],
+            TRACKING["experiment"],
+            f"pipeline {DATASET}",
+            {"dataset": DATASET},
+        )
+
+
+onsuccess:
+    if TRACKING["enabled"] and not workflow.dryrun:
+        from tsgd.tracking import end_pipeline_run
+
+        end_pipeline_run(TRACKING["uri"], ok=True)
+
+
+onerror:
+    if TRACKING["enabled"] and not workflow.dryrun:
+        from tsgd.tracking import end_pipeline_run
+
+        end_pipeline_run(TRACKING["uri"], ok=False)
 
 
 def raw_manifest(wildcards):

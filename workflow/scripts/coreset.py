@@ -26,4 +26,5 @@ run_job(
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
     gpu=True,
+    preview_set=snakemake.output.videos,
 )

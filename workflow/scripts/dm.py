@@ -35,4 +35,5 @@ run_job(
     metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
     gpu=True,
+    preview_set=snakemake.output.videos,
 )

@@ -23,4 +23,5 @@ run_job(
     tracking=snakemake.config["tracking"],
     log_path=snakemake.log[0],
     metrics_path=snakemake.output.metrics,
+    preview_set=snakemake.output.videos,
 )

@@ -1,0 +1,1 @@
+"""Looking at results: animated previews of sets, training-curve plots, the HTML report."""

@@ -1,0 +1,129 @@
+"""Pictures of sets and runs: video grids as animated GIFs, saliency heatmaps, curves.
+
+Everything here writes files atomically and returns their paths; matplotlib runs with the
+Agg backend (no screen needed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tsgd.io.atomic import write_with
+
+__all__ = [
+    "plot_history",
+    "saliency_heatmaps",
+    "set_preview_gif",
+    "video_grid",
+    "write_gif",
+]
+
+
+def video_grid(videos: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile uint8 videos ``[N, T, H, W, 3]`` into one video ``[T, H', W', 3]`` (row-major,
+    ``pad`` px of black between tiles)."""
+    n, t, h, w, c = videos.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    out = np.zeros((t, rows * (h + pad) - pad, cols * (w + pad) - pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        out[:, r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = videos[i]
+    return out
+
+
+def write_gif(frames: np.ndarray, path: str | os.PathLike[str], fps: float = 6.0) -> Path:
+    """Write uint8 ``[T, H, W, 3]`` frames as a looping animated GIF."""
+    from PIL import Image  # lazy (matplotlib's dependency)
+
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    duration = max(20, int(round(1000 / fps)))
+
+    def save(tmp: Path) -> None:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0
+        )
+
+    write_with(path, save)
+    return Path(path)
+
+
+def saliency_heatmaps(videos: Any, saliency: Mapping[str, Any] | None = None) -> np.ndarray:
+    """TSGF saliency of normalised float videos ``[N, T, C, H, W]`` as uint8 heatmaps
+    ``[N, T, H, W, 3]`` (matplotlib's ``inferno``: black = static, yellow = most salient)."""
+    import torch
+    from matplotlib import colormaps
+
+    from tsgd.saliency.tsgf import saliency_map
+
+    x = torch.as_tensor(videos, dtype=torch.float32)
+    with torch.no_grad():
+        s = saliency_map(x, **dict(saliency or {})).numpy()  # [N, T, H, W] in [0, 1]
+    rgb = colormaps["inferno"](s)[..., :3]
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def set_preview_gif(
+    set_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    fps: float = 6.0,
+    max_videos: int = 64,
+    saliency: Mapping[str, Any] | None = None,
+) -> Path:
+    """One GIF of a set: each video beside its saliency heatmap, all videos in a grid."""
+    from tsgd.io.export import to_uint8_videos
+    from tsgd.io.sets import load_tensors
+
+    tensors, meta = load_tensors(set_path)
+    videos = tensors["videos"][:max_videos]
+    rgb = to_uint8_videos(videos.numpy(), meta["mean"], meta["std"])
+    heat = saliency_heatmaps(videos, saliency)
+    pairs = np.concatenate([rgb, heat], axis=3)  # video | heatmap, side by side
+    return write_gif(video_grid(pairs), out_path, fps)
+
+
+def plot_history(
+    history: Sequence[Mapping[str, float]] | Mapping[str, Sequence[float]],
+    out_path: str | os.PathLike[str],
+    title: str = "",
+) -> Path:
+    """Training curves as a PNG: per-epoch dicts (``loss``, ``acc``, ...) or a dict of
+    per-iteration lists; one panel per quantity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if isinstance(history, Mapping):
+        series = {k: list(v) for k, v in history.items() if len(v)}
+    else:
+        keys = [k for k in history[0] if all(k in h for h in history)] if history else []
+        series = {k: [float(h[k]) for h in history] for k in keys}
+    series = {k: v for k, v in series.items() if k != "lr" or len(series) == 1}
+    if not series:
+        raise ValueError("nothing to plot: empty history")
+    fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 2.6), squeeze=False)
+    for ax, (name, values) in zip(axes[0], series.items(), strict=True):
+        ax.plot(range(len(values)), values, lw=1.5)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+
+    def save(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=100)
+
+    try:
+        write_with(out_path, save)
+    finally:
+        plt.close(fig)
+    return Path(out_path)
