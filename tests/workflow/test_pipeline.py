@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -123,6 +124,7 @@ def test_changing_a_distill_param_reruns_only_distill_and_evaluate(tiny_run):
         "distill_tsgd": 2,
         "evaluate": 4,
         "summary": 1,
+        "report": 1,
     }
 
 
@@ -289,3 +291,35 @@ def test_killed_job_resumes_from_its_checkpoint(tmp_path, repo_root):
     assert "teacher: resuming from" in log
     assert not ckpt.exists()
     assert json.loads((tmp_path / "results/teacher/synthetic/metrics.json").read_text())
+
+
+def test_report_renders_in_a_headless_browser(tiny_run, tmp_path):
+    """The HTML report opens in headless Chromium with every image loaded."""
+    page = tiny_run / "results/evaluate/synthetic/report/index.html"
+    text = page.read_text()
+    assert "<table>" in text and "media/accuracy_vs_ipc.png" in text
+    gifs = sorted(p.name for p in page.parent.glob("media/*.gif"))
+    assert gifs == [f"{m}_ipc1_seed{s}.gif" for m in ("random", "tsgd") for s in (0, 1)]
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (CI installs it)")
+    flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (1600, 1200) and pixels.std() > 10  # not a blank page
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-media="6/6"' in dom  # 2 plots + 4 set GIFs, all decoded by the browser

@@ -50,6 +50,40 @@ rule summary:
         "../scripts/summary.py"
 
 
+rule report:
+    input:
+        summary="results/evaluate/{dataset}/summary.csv",
+        metrics=expand(
+            EVAL_METRICS,
+            method=BENCH["methods"],
+            ipc=BENCH["ipc"],
+            student=BENCH["students"],
+            labels=BENCH["labels"],
+            seed=BENCH["seeds"],
+            allow_missing=True,
+        ),
+        sets=expand(
+            SET_FILES["videos"],
+            method=BENCH["methods"],
+            ipc=BENCH["ipc"],
+            seed=BENCH["seeds"],
+            allow_missing=True,
+        ),
+    output:
+        html="results/evaluate/{dataset}/report/index.html",
+    log:
+        "logs/report/{dataset}.log",
+    benchmark:
+        "results/benchmarks/report/{dataset}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    params:
+        saliency=config["saliency"],
+    script:
+        "../scripts/report.py"
+
+
 rule evaluate_all:
     input:
         expand("results/evaluate/{dataset}/summary.md", dataset=DATASET),
+        expand("results/evaluate/{dataset}/report/index.html", dataset=DATASET),

@@ -76,8 +76,10 @@ def set_preview_gif(
     fps: float = 6.0,
     max_videos: int = 64,
     saliency: Mapping[str, Any] | None = None,
+    min_side: int = 96,
 ) -> Path:
-    """One GIF of a set: each video beside its saliency heatmap, all videos in a grid."""
+    """One GIF of a set: each video beside its saliency heatmap, all videos in a grid;
+    videos smaller than ``min_side`` pixels are enlarged by an integer factor."""
     from tsgd.io.export import to_uint8_videos
     from tsgd.io.sets import load_tensors
 
@@ -86,6 +88,8 @@ def set_preview_gif(
     rgb = to_uint8_videos(videos.numpy(), meta["mean"], meta["std"])
     heat = saliency_heatmaps(videos, saliency)
     pairs = np.concatenate([rgb, heat], axis=3)  # video | heatmap, side by side
+    scale = max(1, min_side // pairs.shape[2])  # small clips: enlarge, pixels kept sharp
+    pairs = pairs.repeat(scale, axis=2).repeat(scale, axis=3)
     return write_gif(video_grid(pairs), out_path, fps)
 
 
