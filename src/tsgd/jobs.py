@@ -7,12 +7,14 @@ whether Snakemake or a person starts it.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tsgd.io.atomic import read_json, write_json
 from tsgd.tracking import Tracker, job_run
@@ -20,22 +22,59 @@ from tsgd.tracking import Tracker, job_run
 log = logging.getLogger("tsgd")
 
 
+#: set to 1 to copy job logs (progress bars included) to the terminal even when stderr is
+#: not a TTY; 0 never copies
+TERMINAL_ENV = "TSGD_PROGRESS_TO_TERMINAL"
+
+
+class _Tee(io.TextIOBase):
+    """A text stream writing to a log file and, for progress on the terminal, to stderr."""
+
+    def __init__(self, log: IO[str], terminal: IO[str]) -> None:
+        self._log, self._terminal = log, terminal
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        self._terminal.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+        self._terminal.flush()
+
+    def isatty(self) -> bool:
+        return self._terminal.isatty()
+
+
+def _to_terminal(stream: IO[str]) -> bool:
+    flag = os.environ.get(TERMINAL_ENV)
+    if flag is not None:
+        return flag == "1"
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def log_to(path: str | Path | None) -> Iterator[None]:
-    """Send stdout, stderr (progress bars included) and the ``tsgd`` logger to ``path``."""
+    """Send stdout, stderr (progress bars included) and the ``tsgd`` logger to ``path``,
+    and also to the terminal when stderr is one (or ``TSGD_PROGRESS_TO_TERMINAL=1``)."""
     if path is None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         yield
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    terminal = sys.stderr
     with open(path, "a", buffering=1) as fh:
-        handler = logging.StreamHandler(fh)
+        stream: IO[str] = _Tee(fh, terminal) if _to_terminal(terminal) else fh
+        handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         try:
-            with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
                 yield
         finally:
             root.removeHandler(handler)

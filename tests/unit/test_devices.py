@@ -92,3 +92,25 @@ def test_gpu_jobs_hold_a_device_or_run_on_cpu(tmp_path):
         assert metrics["gpu"]["index"] >= 0 and metrics["peak_gpu_memory_gib"] >= 0
     else:
         assert metrics["gpu"] is None
+
+
+def test_job_progress_goes_to_the_log_and_the_terminal(tmp_path, capfd, monkeypatch):
+    from tqdm import tqdm
+
+    def body(_tracker):
+        import sys
+
+        for _ in tqdm(range(50), desc="work", file=sys.stderr, mininterval=0):
+            pass
+        return {}
+
+    monkeypatch.setenv("TSGD_PROGRESS_TO_TERMINAL", "1")
+    run_job("x", body, params={}, wildcards={}, tracking={}, log_path=tmp_path / "a.log")
+    terminal = capfd.readouterr().err
+    log = (tmp_path / "a.log").read_text()
+    for text in (terminal, log):
+        assert "work: 100%" in text and "it/s" in text and "50/50" in text
+    monkeypatch.setenv("TSGD_PROGRESS_TO_TERMINAL", "0")
+    run_job("y", body, params={}, wildcards={}, tracking={}, log_path=tmp_path / "b.log")
+    assert "work" not in capfd.readouterr().err.replace("y: ", "")
+    assert "work: 100%" in (tmp_path / "b.log").read_text()
