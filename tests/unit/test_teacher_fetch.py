@@ -138,3 +138,32 @@ def test_params_need_the_checksum(repo_root, schema_path):
         validate_params(p, schema_path)
     p["teacher"]["pretrained_sha256"] = "a" * 64
     assert validate_params(p, schema_path)["teacher"]["pretrained"].startswith("https://")
+
+
+def test_sets_made_for_other_clips_are_refused_before_use(published, tmp_path):
+    """Safe loading in the phases: a set for another resolution or frame count is refused,
+    naming what differs, before any training."""
+    from tsgd.distill.sets import make_random_set
+    from tsgd.evaluate.students import evaluate_set
+
+    cache, _, _ = published
+    made = tmp_path / "set" / "synthetic.safetensors"
+    make_random_set(cache, made, ipc=1, frames=4, crop=16, seed=0)
+    kw = dict(
+        student="convnet3d",
+        seed=0,
+        widths=[4, 8, 8],
+        dropout=0.0,
+        epochs=1,
+        batch_size=4,
+        lr=0.01,
+        optimizer="adamw",
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="constant",
+        device="cpu",
+    )
+    with pytest.raises(ValueError, match="crop: file has 16, expected 12"):
+        evaluate_set(made, cache, frames=4, crop=12, **kw)
+    with pytest.raises(ValueError, match="frames: file has 4, expected 6"):
+        evaluate_set(made, cache, frames=6, crop=16, **kw)
