@@ -140,7 +140,9 @@ def train_classifier(
             it is written every ``checkpoint_every`` epochs (0: never) and after the last.
             The caller deletes it once the job's outputs are written.
 
-    A non-finite loss stops training and marks the result ``diverged``.
+    A non-finite loss stops training at the end of its epoch and marks the result
+    ``diverged``. The loop never waits for the device within an epoch (losses and
+    accuracy are summed on the device and read once per epoch).
     """
     n = int(labels.shape[0])
     if n == 0:
@@ -187,26 +189,30 @@ def train_classifier(
     )
     for epoch in bar:
         perm = torch.randperm(n, generator=generator)
-        tot_loss, tot_correct = 0.0, 0
+        # running sums stay on the device: one host synchronisation per epoch, not per step
+        dev = labels.device
+        tot_loss = torch.zeros((), dtype=torch.float64, device=dev)
+        tot_correct = torch.zeros((), dtype=torch.int64, device=dev)
+        finite = torch.ones((), dtype=torch.bool, device=dev)
         for b in range(per_epoch):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            y = labels[idx.to(labels.device)]
+            y = labels[idx.to(dev)]
             x = batch_fn(idx)
             logits = model(x)
             loss = loss_fn(logits, y, x)
-            if not torch.isfinite(loss):
-                result.diverged = True
-                break
+            finite &= torch.isfinite(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            tot_loss += float(loss.detach()) * len(idx)
-            tot_correct += int((logits.argmax(1) == y).sum())
-        if result.diverged:
-            result.history.append({"loss": float("nan"), "acc": tot_correct / n, "lr": 0.0})
+            tot_loss += loss.detach().double() * len(idx)
+            tot_correct += (logits.argmax(1) == y).sum()
+        correct = int(tot_correct)  # the epoch's one synchronisation
+        if not bool(finite):  # a non-finite loss this epoch: stop, the weights are spoilt
+            result.diverged = True
+            result.history.append({"loss": float("nan"), "acc": correct / n, "lr": 0.0})
             break
-        stats = {"loss": tot_loss / n, "acc": tot_correct / n, "lr": sched.get_last_lr()[0]}
+        stats = {"loss": float(tot_loss) / n, "acc": correct / n, "lr": sched.get_last_lr()[0]}
         result.history.append(stats)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}")
         if on_epoch is not None:
