@@ -60,6 +60,8 @@ def raw_manifest(wildcards):
         )
     root = Path(ds["root"]).expanduser()
     if not root.is_dir():
+        if Path(f"results/preprocess/{wildcards.dataset}/stats.json").is_file():
+            return []  # a pulled cache (dvc pull): the raw videos are not needed here
         raise ValueError(f"params.yaml: dataset.root {root} is not a folder")
     if (
         ds["source"] == "folder"
