@@ -298,6 +298,17 @@ def test_report_renders_in_a_headless_browser(tiny_run, tmp_path):
     page = tiny_run / "results/evaluate/synthetic/report/index.html"
     text = page.read_text()
     assert "<table>" in text and "media/accuracy_vs_ipc.png" in text
+    from tsgd.report.html import write_report
+
+    summary = tmp_path / "summary.csv"  # percentages, as the summary rule writes them
+    summary.write_text(
+        "method,ipc,student,labels,runs,collapsed,mean,std,delta_vs_random,seeds\n"
+        "random,1,convnet3d,hard,5,0,28.7963,8.5328,0.0000,0 1 2 3 4\n"
+        "tsgd,1,convnet3d,hard,5,0,31.8519,4.6227,3.0556,0 1 2 3 4\n"
+    )
+    other = write_report(summary, [], [], tmp_path / "r" / "index.html").read_text()
+    assert "<td>28.8 ± 8.5</td><td>—</td>" in other
+    assert "<td>31.9 ± 4.6</td><td>+3.1</td>" in other
     gifs = sorted(p.name for p in page.parent.glob("media/*.gif"))
     assert gifs == [f"{m}_ipc1_seed{s}.gif" for m in ("random", "tsgd") for s in (0, 1)]
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -45,8 +45,8 @@ def _read_summary(path: Path) -> list[dict[str, str]]:
 
 
 def _fmt(mean: str, std: str) -> str:
-    try:
-        m, s = float(mean) * 100, float(std) * 100
+    try:  # summary.csv holds percentages already
+        m, s = float(mean), float(std)
     except ValueError:
         return "—"
     if m != m:
@@ -79,7 +79,7 @@ def _accuracy_vs_ipc(rows: list[dict[str, str]], path: Path) -> Path:
             if mean == mean:
                 std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
                 key = (r["method"], r["student"], r["labels"])
-                groups[key].append((int(r["ipc"]), mean * 100, std * 100))
+                groups[key].append((int(r["ipc"]), mean, std))  # percentages already
         for (method, student, labels), pts in sorted(groups.items()):
             pts.sort()
             ax.errorbar(
@@ -91,6 +91,10 @@ def _accuracy_vs_ipc(rows: list[dict[str, str]], path: Path) -> Path:
                 ls="-" if labels == "hard" else "--",
                 label=f"{method} · {student} · {labels}",
             )
+        ipcs = sorted({p[0] for pts in groups.values() for p in pts})
+        if ipcs:
+            ax.set_xticks(ipcs)
+            ax.set_xlim(min(ipcs) - 0.5, max(ipcs) + 0.5)
         ax.set_xlabel("videos per class (IPC)")
         ax.set_ylabel("test top-1 (%)")
         if groups:
@@ -171,7 +175,8 @@ def write_report(
     ]
     for r in rows:
         delta = r.get("delta_vs_random", "")
-        delta_txt = f"{float(delta) * 100:+.1f}" if delta not in ("", "nan") else "—"
+        baseline = r["method"] == "random" or delta in ("", "nan")
+        delta_txt = "—" if baseline else f"{float(delta):+.1f}"
         parts.append(
             f"<tr><td class='l'>{e(r['method'])}</td><td>{e(r['ipc'])}</td>"
             f"<td class='l'>{e(r['student'])}</td><td class='l'>{e(r['labels'])}</td>"
