@@ -40,3 +40,28 @@ def ucf9_dev() -> Path:
     if not (SHARED_UCF9 / "clips.csv").is_file():
         pytest.skip("../shared/data/ucf9-dev not present")
     return SHARED_UCF9
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher() -> dict:
+    """Arguments of ``train_teacher`` for a tiny BN teacher on 4-frame 16 px clips (CPU);
+    tests override ``epochs`` and whatever else they need (copy it: ``{**tiny_teacher}``)."""
+    return {
+        "model": "convnet3d_bn",
+        "widths": [4, 8, 8],
+        "dropout": 0.3,
+        "frames": 4,
+        "crop": 16,
+        "epochs": 1,
+        "batch_size": 4,
+        "lr": 0.01,
+        "optimizer": "adamw",
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+        "aug_scale_min": 0.6,
+        "flip": False,
+        "test_passes": 1,
+        "seed": 0,
+        "device": "cpu",
+    }

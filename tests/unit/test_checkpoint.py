@@ -146,25 +146,6 @@ def cache(tmp_path_factory):
     return out
 
 
-TEACHER = {
-    "model": "convnet3d_bn",
-    "widths": [4, 8, 8],
-    "dropout": 0.3,
-    "frames": 4,
-    "crop": 16,
-    "batch_size": 4,
-    "lr": 0.01,
-    "optimizer": "adamw",
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "schedule": "cosine",
-    "aug_scale_min": 0.6,
-    "flip": False,
-    "test_passes": 1,
-    "seed": 0,
-    "device": "cpu",
-}
-
 KILL_SCRIPT = """
 import json, sys
 from tsgd.teacher.train import train_teacher
@@ -173,9 +154,9 @@ train_teacher(a["cache"], a["out"], checkpoint=a["ckpt"], checkpoint_every=1, **
 """
 
 
-def test_sigkilled_teacher_resumes_and_matches_an_uninterrupted_run(cache, tmp_path):
+def test_sigkilled_teacher_resumes_and_matches_an_uninterrupted_run(cache, tmp_path, tiny_teacher):
     epochs = 60
-    kw = {**TEACHER, "epochs": epochs}
+    kw = {**tiny_teacher, "epochs": epochs}
     ckpt = tmp_path / ".teacher.safetensors.ckpt"
     args = json.dumps(
         {"cache": str(cache), "out": str(tmp_path / "t.safetensors"), "ckpt": str(ckpt), "kw": kw}
@@ -213,9 +194,9 @@ def _header(path):
         return fh.metadata()["tsgd_training_state"]
 
 
-def test_same_params_and_seed_give_bit_identical_sets(cache, tmp_path):
+def test_same_params_and_seed_give_bit_identical_sets(cache, tmp_path, tiny_teacher):
     teacher = tmp_path / "teacher" / "teacher.safetensors"  # each file has its meta.json
-    train_teacher(cache, teacher, **{**TEACHER, "epochs": 2})
+    train_teacher(cache, teacher, **{**tiny_teacher, "epochs": 2})
     sal = tmp_path / "saliency" / "saliency.safetensors"
     sal_kw = {"k": 1, "window": "uniform", "sigma": 1.0, "eps": 1e-6}
     sal_kw |= {"motion_compensation": "none", "max_shift": 2}

@@ -15,29 +15,9 @@ from tsgd.models.checkpoint import load_model
 from tsgd.teacher.fetch import fetch_teacher, use_pretrained_teacher
 from tsgd.teacher.train import train_teacher
 
-TEACHER = {
-    "model": "convnet3d_bn",
-    "widths": [4, 8, 8],
-    "dropout": 0.0,
-    "frames": 4,
-    "crop": 16,
-    "epochs": 1,
-    "batch_size": 4,
-    "lr": 0.01,
-    "optimizer": "adamw",
-    "momentum": 0.9,
-    "weight_decay": 0.0,
-    "schedule": "constant",
-    "aug_scale_min": 0.6,
-    "flip": False,
-    "test_passes": 1,
-    "seed": 0,
-    "device": "cpu",
-}
-
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def published(tmp_path_factory, tiny_teacher):
     """A cache, and a teacher trained on it in a 'published' folder."""
     root = tmp_path_factory.mktemp("fetch_ds")
     generate_synthetic_dataset(
@@ -46,7 +26,7 @@ def published(tmp_path_factory):
     cache = root / "cache"
     preprocess_dataset(root, cache, frames=8, gap=1, resize=(20, 20), progress=False)
     pub = root / "published"
-    train_teacher(cache, pub / "teacher.safetensors", **TEACHER)
+    train_teacher(cache, pub / "teacher.safetensors", **tiny_teacher)
     return cache, pub / "teacher.safetensors", sha256_file(pub / "teacher.safetensors")
 
 

@@ -1,11 +1,11 @@
 """Decode a video dataset once into the uint8 clip cache (see :mod:`tsgd.io.clipcache`).
 
 Each video contributes ``frames`` frames chosen by :func:`tsgd.data.sampling.cache_indices`,
-resized by decord at decode time straight to ``height x width`` (no crop: cropping happens
-at training time). Videos are decoded in ``workers`` processes, each writing its clip
-straight into the record's slot of the split's array, so the output does not depend on
-``workers`` or on the order in which videos finish, and memory does not grow with the
-number of videos.
+decoded by the chosen backend and resized to ``height x width`` by the shared resampler of
+:mod:`tsgd.data.decode` (no crop: cropping happens at training time). Videos are decoded in
+``workers`` processes, each writing its clip straight into the record's slot of the split's
+array, so the output does not depend on ``workers`` or on the order in which videos finish,
+and memory does not grow with the number of videos.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def decode_clip(
     Args:
         path: the video file.
         frames: frames to keep (L); gap: requested stride in source frames.
-        height, width: output size in pixels (resized while decoding, no crop).
+        height, width: output size in pixels (resized after decoding, no crop).
         min_frames: a video with fewer source frames is refused (shorter than one clip).
         backends: decoders to try in order (:func:`tsgd.data.decode.backend_chain`); a file
             one cannot read is retried with the next.
@@ -422,7 +422,7 @@ def _decode_split(
 
 
 def _check_split(
-    part: PartialSplit,
+    split: str,
     state: _SplitState,
     records: list[VideoRecord],
     *,
@@ -432,22 +432,22 @@ def _check_split(
 ) -> list[dict[str, str]]:
     """Apply the bad-file rules to a decoded split; returns its skipped files."""
     skipped = [
-        {"split": part.split, "path": records[i].path, "reason": state.reasons[i]}
+        {"split": split, "path": records[i].path, "reason": state.reasons[i]}
         for i in sorted(state.reasons)
     ]
     n_ok = len(records) - len(skipped)
     listing = [f"{root / s['path']}: {s['reason']}" for s in skipped]
     if n_ok == 0:
         raise RuntimeError(
-            f"split {part.split!r}: none of its {len(records)} videos could be decoded:\n"
+            f"split {split!r}: none of its {len(records)} videos could be decoded:\n"
             + _format_list(listing)
         )
     if len(skipped) > max_bad_fraction * len(records):
         raise RuntimeError(
-            f"split {part.split!r}: {len(skipped)} of {len(records)} videos could not be "
+            f"split {split!r}: {len(skipped)} of {len(records)} videos could not be "
             f"decoded (more than max_bad_fraction={max_bad_fraction}):\n" + _format_list(listing)
         )
-    if part.split == "train":  # every class must keep a video
+    if split == "train":  # every class must keep a video
         kept = {records[i].label for i in state.ok_positions()}
         lost = [c for c in classes if c not in kept]
         if lost:
@@ -455,7 +455,7 @@ def _check_split(
     if skipped:
         log.warning(
             "split %s: %d of %d videos skipped:\n%s",
-            part.split,
+            split,
             len(skipped),
             len(records),
             _format_list(listing, limit=len(listing)),
@@ -618,7 +618,7 @@ def preprocess_dataset(
     all_skipped: list[dict[str, str]] = []
     for s in splits:
         skipped = _check_split(
-            parts[s],
+            s,
             states[s],
             by_split[s],
             root=root,

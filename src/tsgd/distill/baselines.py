@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tsgd.data.transforms import seeded_generator, to_float_clips
-from tsgd.distill.sets import _per_class, _pick, _set_meta, _windows
+from tsgd.distill.sets import _per_class, _set_meta, _windows, random_picks
 from tsgd.engine import pick_device
 from tsgd.io.checkpoint import load_training_state, save_training_state
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
@@ -354,11 +354,9 @@ def make_dm_set(
     t_start = time.perf_counter()
 
     # initialisation: exactly the random real subset of this seed
-    rng = np.random.default_rng(seed)
     length = data.clips.shape[1]
     pools = _per_class(data.labels, data.classes)
-    init_idx = np.concatenate([_pick(rng, pool, ipc) for pool in pools])
-    init_starts = rng.integers(0, length - frames + 1, size=init_idx.size)
+    init_idx, init_starts = random_picks(data, ipc=ipc, frames=frames, seed=seed)
     x0 = _windows(data, init_idx, init_starts, frames, crop, mean, std, dev)
     syn = x0.clone().requires_grad_(True)
     labels = torch.from_numpy(data.labels[init_idx].astype(np.int64))

@@ -83,6 +83,19 @@ def _set_meta(
     }
 
 
+def random_picks(
+    data: ClipSplit, *, ipc: int, frames: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random real subset of ``seed``: per class (class-major), ``ipc`` random training
+    videos (with replacement only when a class has fewer), each with a uniformly random
+    start of a ``frames``-frame window. Returns int64 ``(video indices, starts)``."""
+    rng = np.random.default_rng(seed)
+    length = data.clips.shape[1]
+    idx = np.concatenate([_pick(rng, pool, ipc) for pool in _per_class(data.labels, data.classes)])
+    starts = rng.integers(0, length - frames + 1, size=idx.size)
+    return idx, starts
+
+
 def make_random_set(
     cache_dir: str | Path,
     out_path: str | Path,
@@ -96,10 +109,7 @@ def make_random_set(
     """Random real subset: per class, ``ipc`` random training videos, each a uniformly random
     ``frames``-frame window, centre-cropped. The baseline every distilled set must beat."""
     data, stats = load_split(cache_dir, "train"), load_stats(cache_dir)
-    rng = np.random.default_rng(seed)
-    length = data.clips.shape[1]
-    idx = np.concatenate([_pick(rng, pool, ipc) for pool in _per_class(data.labels, data.classes)])
-    starts = rng.integers(0, length - frames + 1, size=idx.size)
+    idx, starts = random_picks(data, ipc=ipc, frames=frames, seed=seed)
     videos = _windows(
         data, idx, starts, frames, crop, stats["mean"], stats["std"], torch.device("cpu")
     )
