@@ -7,12 +7,14 @@ whether Snakemake or a person starts it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -147,11 +149,25 @@ def _log_extras(
         log.warning("could not log extra artifacts for %s: %s", name, err)
 
 
-def checkpoint_path(output: str | Path) -> Path:
+def checkpoint_path(
+    output: str | Path, params: Mapping[str, Any], inputs: Iterable[str | Path] = ()
+) -> Path:
     """Where the job writing ``output`` keeps its resumable state: a hidden file beside it
-    (not a declared output, so Snakemake's ``--rerun-incomplete`` does not delete it)."""
+    (not a declared output, so Snakemake's ``--rerun-incomplete`` does not delete it).
+
+    The name carries a hash of the job's ``params`` and of its ``inputs``' sizes and
+    modification times, so a checkpoint left by a killed run is resumed only by the same
+    job on the same inputs; after a params change or an upstream rerun the job starts over.
+    """
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for item in inputs:
+        path = Path(item)
+        stat = path.stat() if path.exists() else None
+        h.update(
+            f"{path}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}\n".encode()
+        )
     out = Path(output)
-    return out.parent / f".{out.name}.ckpt"
+    return out.parent / f".{out.name}.{h.hexdigest()[:12]}.ckpt"
 
 
 def run_job(
@@ -206,8 +222,34 @@ def run_job(
                 tracker.log_artifact(metrics_path)
             if tracker.active:
                 _log_extras(tracker, name, metrics, wildcards, preview_set)
-        if checkpoint is not None:
+        if checkpoint is not None:  # this job's, and any stale one of an earlier config
             Path(checkpoint).unlink(missing_ok=True)
+            stem = Path(checkpoint).name.split(".ckpt")[0].rsplit(".", 1)[0]
+            for stale in Path(checkpoint).parent.glob(f"{stem}.*.ckpt"):
+                stale.unlink(missing_ok=True)
         log.info("job %s done in %.1f s", name, metrics["wall_s"])
         print(f"{name}: {metrics['wall_s']:.1f} s", file=sys.stderr)
     return metrics
+
+
+def run_rule(
+    smk: Any,
+    phase: str,
+    body: Callable[[Tracker], dict[str, Any]],
+    *,
+    params: Mapping[str, Any],
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """:func:`run_job` for a Snakemake script rule: the wildcards, the tracking settings,
+    the log and the metrics file (output ``metrics``, if the rule has one) come from the
+    ``snakemake`` object ``smk``; ``kwargs`` go to :func:`run_job`."""
+    return run_job(
+        phase,
+        body,
+        params=params,
+        wildcards=dict(smk.wildcards.items()),
+        tracking=smk.config["tracking"],
+        log_path=smk.log[0],
+        metrics_path=smk.output.get("metrics"),
+        **kwargs,
+    )

@@ -114,3 +114,39 @@ def test_job_progress_goes_to_the_log_and_the_terminal(tmp_path, capfd, monkeypa
     run_job("y", body, params={}, wildcards={}, tracking={}, log_path=tmp_path / "b.log")
     assert "work" not in capfd.readouterr().err.replace("y: ", "")
     assert "work: 100%" in (tmp_path / "b.log").read_text()
+
+
+def test_checkpoint_names_follow_params_and_inputs(tmp_path):
+    """A killed run's checkpoint is resumed only by the same job on the same inputs."""
+    import os as _os
+
+    from tsgd.jobs import checkpoint_path
+
+    data = tmp_path / "in.bin"
+    data.write_bytes(b"abc")
+    out = tmp_path / "o" / "set.safetensors"
+    a = checkpoint_path(out, {"lr": 0.1}, [data])
+    assert a.parent == out.parent and a.name.startswith(".set.safetensors.")
+    assert a.name.endswith(".ckpt")
+    assert checkpoint_path(out, {"lr": 0.1}, [data]) == a
+    assert checkpoint_path(out, {"lr": 0.2}, [data]) != a
+    _os.utime(data, ns=(1, 1))  # an upstream job rewrote the input
+    assert checkpoint_path(out, {"lr": 0.1}, [data]) != a
+
+    # success removes this job's checkpoint and stale ones of earlier configs
+    out.parent.mkdir()
+    stale, current = checkpoint_path(out, {"lr": 0.3}), checkpoint_path(out, {"lr": 0.4})
+    stale.write_bytes(b"x")
+    current.write_bytes(b"x")
+    other = out.parent / ".metrics.json.0123456789ab.ckpt"
+    other.write_bytes(b"x")
+    run_job(
+        "x",
+        lambda _t: {},
+        params={},
+        wildcards={},
+        tracking={},
+        checkpoint=current,
+        log_path=tmp_path / "j.log",
+    )
+    assert sorted(p.name for p in out.parent.iterdir()) == [other.name]

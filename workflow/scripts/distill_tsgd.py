@@ -4,16 +4,16 @@ from pathlib import Path
 
 from tsgd.distill.sets import make_tsgd_set
 from tsgd.distill.synthesis import SynthesisConfig
-from tsgd.jobs import checkpoint_path, run_job
+from tsgd.jobs import checkpoint_path, run_rule
 
 params = dict(snakemake.params.items())
-checkpoint = checkpoint_path(snakemake.output.videos)
 w = snakemake.wildcards
 synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
 synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
 if w.method == "sre2l":  # the same synthesis with TSGF switched off (SRe2L applied to video)
     synthesis.tsgf = False
     params["tsgf"] = False
+checkpoint = checkpoint_path(snakemake.output.videos, params, snakemake.input)
 
 
 def body(tracker):
@@ -44,14 +44,11 @@ def body(tracker):
     return metrics
 
 
-run_job(
+run_rule(
+    snakemake,
     "distill",
     body,
     params=params,
-    wildcards=dict(w.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
     gpu=True,
     preview_set=snakemake.output.videos,

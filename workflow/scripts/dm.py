@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from tsgd.distill.baselines import make_dm_set
-from tsgd.jobs import checkpoint_path, run_job
+from tsgd.jobs import checkpoint_path, run_rule
 
 params = dict(snakemake.params.items())
-checkpoint = checkpoint_path(snakemake.output.videos)
 w = snakemake.wildcards
+checkpoint = checkpoint_path(snakemake.output.videos, params, snakemake.input)
 
 
 def body(tracker):
@@ -25,14 +25,11 @@ def body(tracker):
     return metrics
 
 
-run_job(
+run_rule(
+    snakemake,
     "distill",
     body,
     params=params,
-    wildcards=dict(w.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
     gpu=True,
     preview_set=snakemake.output.videos,

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 from tsgd.evaluate.students import evaluate_set
-from tsgd.jobs import checkpoint_path, run_job
+from tsgd.jobs import checkpoint_path, run_rule
 
 params = dict(snakemake.params.items())
-checkpoint = checkpoint_path(snakemake.output.metrics)
 w = snakemake.wildcards
 teacher = snakemake.input.get("teacher") or None
+checkpoint = checkpoint_path(snakemake.output.metrics, params, snakemake.input)
 
 
 def body(tracker):
@@ -25,14 +25,11 @@ def body(tracker):
     )
 
 
-run_job(
+run_rule(
+    snakemake,
     "evaluate",
     body,
     params=params,
-    wildcards=dict(w.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
     gpu=True,
 )

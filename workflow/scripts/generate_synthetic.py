@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tsgd.data.synthetic import generate_synthetic_dataset
-from tsgd.jobs import run_job
+from tsgd.jobs import run_rule
 
 params = dict(snakemake.params.items())
 out_dir = Path(snakemake.output.manifest).parent
@@ -14,11 +14,9 @@ def body(_tracker):
     return {"videos": sum(1 for _ in (out_dir / "videos").rglob("*.mp4"))}
 
 
-run_job(
+run_rule(
+    snakemake,
     "generate_synthetic",
     body,
     params=params,
-    wildcards=dict(snakemake.wildcards.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
 )

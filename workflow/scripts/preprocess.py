@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tsgd.data.preprocess import preprocess_dataset
 from tsgd.io.atomic import write_json
-from tsgd.jobs import run_job
+from tsgd.jobs import run_rule
 
 p = dict(snakemake.params.items())
 params = {k: v for k, v in p.items() if k != "root"}
@@ -45,12 +45,9 @@ def body(_tracker):
     return summary
 
 
-run_job(
+run_rule(
+    snakemake,
     "preprocess",
     body,
     params=params,
-    wildcards=dict(snakemake.wildcards.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
 )

@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from tsgd.distill.sets import make_random_set
-from tsgd.jobs import run_job
+from tsgd.jobs import run_rule
 
 params = dict(snakemake.params.items())
 w = snakemake.wildcards
 
-run_job(
+run_rule(
+    snakemake,
     "distill",
     lambda _tracker: make_random_set(
         Path(snakemake.input.stats).parent,
@@ -19,9 +20,5 @@ run_job(
         **params,
     ),
     params=params,
-    wildcards=dict(w.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
     preview_set=snakemake.output.videos,
 )

@@ -2,14 +2,16 @@
 
 from pathlib import Path
 
-from tsgd.jobs import checkpoint_path, run_job
+from tsgd.jobs import checkpoint_path, run_rule
 from tsgd.teacher.fetch import use_pretrained_teacher
 from tsgd.teacher.train import train_teacher
 
 params = dict(snakemake.params.items())
-checkpoint = checkpoint_path(snakemake.output.weights)
 cache_dir = Path(snakemake.input.stats).parent
 pretrained, sha256 = params.pop("pretrained"), params.pop("pretrained_sha256")
+checkpoint = checkpoint_path(
+    snakemake.output.weights, {**params, "pretrained": pretrained}, snakemake.input
+)
 
 
 def body(tracker):
@@ -35,14 +37,11 @@ def body(tracker):
     )
 
 
-run_job(
+run_rule(
+    snakemake,
     "teacher",
     body,
     params={**params, "pretrained": pretrained, "pretrained_sha256": sha256},
-    wildcards=dict(snakemake.wildcards.items()),
-    tracking=snakemake.config["tracking"],
-    log_path=snakemake.log[0],
-    metrics_path=snakemake.output.metrics,
     checkpoint=checkpoint,
     gpu=True,
 )
