@@ -6,6 +6,7 @@ touches are resumable training checkpoints (:mod:`tsgd.io.checkpoint`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import sys
@@ -279,3 +280,157 @@ def evaluate_clips(
         "per_class": (confusion.diag().float() / rows).tolist(),
         "confusion": confusion.tolist(),
     }
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` holds BatchNorm layers (their running statistics are updated in
+    place, which :func:`train_classifiers_grouped` cannot batch)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def train_classifiers_grouped(
+    models: list[nn.Module],
+    labels: torch.Tensor,
+    batch_fns: list[BatchFn],
+    cfg: OptimConfig,
+    *,
+    generators: list[torch.Generator],
+    loss_fn: LossFn = hard_loss,
+    desc: str = "train",
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
+) -> list[TrainResult]:
+    """Train several models of one architecture at once (e.g. one per seed): their weights
+    are stacked and run as one batched (``torch.func.vmap``) forward and backward per step.
+
+    Each model ``s`` sees exactly what :func:`train_classifier` would give it with
+    ``batch_fns[s]`` and ``generators[s]``: its own shuffling, batches, augmentation and
+    dropout draws, and its own optimiser state (SGD, AdamW and the schedules are
+    element-wise, so one optimiser over the stacked weights updates each slice as a
+    separate optimiser would). On a GPU this fills the device that one small model on a
+    few clips leaves idle. Weights are copied back into ``models`` at the end.
+
+    A model whose loss turns non-finite is marked ``diverged`` (its weights are spoilt, as
+    with :func:`train_classifier`); the others go on unaffected. Models with BatchNorm are refused (in-place
+    running-statistics updates cannot be batched): train those one by one.
+    """
+    from torch.func import functional_call, stack_module_state
+
+    s_count = len(models)
+    if s_count == 0 or len(batch_fns) != s_count or len(generators) != s_count:
+        raise ValueError("need one batch_fn and one generator per model")
+    if any(has_batchnorm(m) for m in models):
+        raise ValueError("models with BatchNorm cannot be trained grouped; train them one by one")
+    n = int(labels.shape[0])
+    if n == 0:
+        raise ValueError("cannot train on an empty set")
+    for m in models:
+        m.train()
+    params, buffers = stack_module_state(models)  # leaves [S, ...] that require grad
+    skeleton = copy.deepcopy(models[0]).to("meta")
+
+    def call(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor):
+        return functional_call(skeleton, (p, b), (x,))
+
+    forward = torch.vmap(call, randomness="different")
+    per_epoch = math.ceil(n / cfg.batch_size)
+    plist = list(params.values())
+    opt, sched = make_optimizer(plist, cfg, cfg.epochs * per_epoch)
+    results = [TrainResult() for _ in models]
+    alive = torch.ones(s_count, dtype=torch.bool, device=labels.device)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state, tensors = load_training_state(
+            checkpoint, optimizer=opt, scheduler=sched, generators=generators
+        )
+        with torch.no_grad():
+            for k, v in params.items():
+                v.copy_(tensors[f"param/{k}"])
+            for k, v in buffers.items():
+                v.copy_(tensors[f"buffer/{k}"])
+        start = int(state["epoch"]) + 1
+        for r, h, d in zip(results, state["history"], state["diverged"], strict=True):
+            r.history, r.diverged = list(h), bool(d)
+        alive = torch.tensor([not r.diverged for r in results], device=labels.device)
+        log.info("%s: resuming from %s after epoch %d", desc, checkpoint, start)
+
+    def save(epoch: int) -> None:
+        tensors = {f"param/{k}": v for k, v in params.items()}
+        tensors.update({f"buffer/{k}": v for k, v in buffers.items()})
+        save_training_state(
+            checkpoint,  # type: ignore[arg-type]
+            optimizer=opt,
+            scheduler=sched,
+            generators=generators,
+            progress={
+                "epoch": epoch,
+                "history": [r.history for r in results],
+                "diverged": [r.diverged for r in results],
+            },
+            tensors=tensors,
+        )
+
+    bar = tqdm(
+        range(start, cfg.epochs),
+        desc=f"{desc} x{s_count}",
+        unit="ep",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=2.0,
+        initial=start,
+        total=cfg.epochs,
+    )
+    dev = labels.device
+    for epoch in bar:
+        if not bool(alive.any()):
+            break
+        perms = [torch.randperm(n, generator=g) for g in generators]
+        tot_loss = torch.zeros(s_count, dtype=torch.float64, device=dev)
+        tot_correct = torch.zeros(s_count, dtype=torch.int64, device=dev)
+        finite = torch.ones(s_count, dtype=torch.bool, device=dev)
+        for b in range(per_epoch):
+            idx = [p[b * cfg.batch_size : (b + 1) * cfg.batch_size] for p in perms]
+            xs = torch.stack([fn(i) for fn, i in zip(batch_fns, idx, strict=True)])
+            ys = torch.stack([labels[i.to(dev)] for i in idx])
+            logits = forward(params, buffers, xs)  # [S, B, K]
+            losses = torch.stack([loss_fn(logits[s], ys[s], xs[s]) for s in range(s_count)])
+            ok = torch.isfinite(losses.detach())
+            finite &= ok
+            # a diverged model's loss is left out (its own slice is spoilt; slices are
+            # independent, so the others are not touched by it)
+            total = torch.where(alive & ok, losses, torch.zeros_like(losses)).sum()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            tot_loss += torch.where(alive, losses.detach().double(), 0.0) * idx[0].numel()
+            tot_correct += (logits.argmax(2) == ys).sum(1)
+        finite_host = finite.tolist()  # the epoch's one synchronisation
+        correct = tot_correct.tolist()
+        loss_host = tot_loss.tolist()
+        for s, r in enumerate(results):
+            if r.diverged:
+                continue
+            if not finite_host[s]:
+                r.diverged = True
+                r.history.append({"loss": float("nan"), "acc": correct[s] / n, "lr": 0.0})
+                alive[s] = False
+                continue
+            r.history.append(
+                {"loss": loss_host[s] / n, "acc": correct[s] / n, "lr": sched.get_last_lr()[0]}
+            )
+        last = epoch == cfg.epochs - 1
+        if (
+            checkpoint is not None
+            and checkpoint_every
+            and ((epoch + 1) % checkpoint_every == 0 or last)
+        ):
+            save(epoch)
+    bar.close()
+    with torch.no_grad():
+        for s, m in enumerate(models):
+            m.load_state_dict(
+                {**{k: v[s] for k, v in params.items()}, **{k: v[s] for k, v in buffers.items()}}
+            )
+    return results

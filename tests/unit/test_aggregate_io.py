@@ -62,6 +62,18 @@ def test_sets_are_verified_before_use(tmp_path):
         load_tensors(path)
 
 
+def test_one_tensor_file_per_folder(tmp_path):
+    first = tmp_path / "teacher.safetensors"
+    save_tensors(first, {"w": torch.zeros(2)}, {"role": "weights"})
+    with pytest.raises(ValueError, match="one tensor file per folder"):
+        save_tensors(tmp_path / "saliency.safetensors", {"s": torch.ones(2)}, {})
+    load_tensors(first)  # still intact
+    save_tensors(first, {"w": torch.ones(2)}, {"role": "weights"})  # replacing itself is fine
+    (tmp_path / "other.safetensors").write_bytes(first.read_bytes())
+    with pytest.raises(ValueError, match="describes teacher.safetensors"):
+        load_tensors(tmp_path / "other.safetensors")
+
+
 def test_atomic_write_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out.json"
     with pytest.raises(RuntimeError):

@@ -352,7 +352,7 @@ def test_dm_with_batchnorm_and_no_iterations(cache, tmp_path):
         cache, tmp_path / "s.safetensors", **(DM_KW | {"norm": "batch", "iterations": 3})
     )
     assert np.isfinite(res["final_loss"])
-    res = make_dm_set(cache, tmp_path / "z.safetensors", **(DM_KW | {"iterations": 0}))
+    res = make_dm_set(cache, tmp_path / "z" / "s.safetensors", **(DM_KW | {"iterations": 0}))
     assert res["final_loss"] is None and res["clip_change"] == 0.0
 
 

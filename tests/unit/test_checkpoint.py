@@ -177,11 +177,11 @@ def test_sigkilled_teacher_resumes_and_matches_an_uninterrupted_run(cache, tmp_p
 
     torch.set_num_threads(1)
     resumed = train_teacher(
-        cache, tmp_path / "resumed.safetensors", checkpoint=ckpt, checkpoint_every=1, **kw
+        cache, tmp_path / "resumed" / "t.safetensors", checkpoint=ckpt, checkpoint_every=1, **kw
     )
-    fresh = train_teacher(cache, tmp_path / "fresh.safetensors", **kw)
-    a = load_file(tmp_path / "resumed.safetensors")
-    b = load_file(tmp_path / "fresh.safetensors")
+    fresh = train_teacher(cache, tmp_path / "fresh" / "t.safetensors", **kw)
+    a = load_file(tmp_path / "resumed" / "t.safetensors")
+    b = load_file(tmp_path / "fresh" / "t.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["history"] == fresh["history"]
     assert resumed["test_top1"] == fresh["test_top1"]

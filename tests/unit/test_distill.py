@@ -157,3 +157,55 @@ def test_stitch_concatenates_consecutive_clips_in_time():
     assert out[1, :, 0, 0, 0].tolist() == [2.0, 2.0, 3.0, 3.0]
     with pytest.raises(ValueError):
         stitch(x[:3], 2)
+
+
+def test_salient_frames_takes_the_most_salient_run():
+    import numpy as np
+
+    from tsgd.distill.sets import salient_frames
+
+    s = torch.tensor([[0.0, 0.1, 0.9, 0.8, 0.7, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0, 0.0, 0, 0, 1]])
+    out = salient_frames(s, 3)
+    assert out.tolist() == [[2, 3, 4], [0, 1, 2]]
+    rng = np.random.default_rng(0)
+    rand = salient_frames(s, 3, pick="random", rng=rng)
+    assert all(list(r) == list(range(r[0], r[0] + 3)) for r in rand)  # still contiguous runs
+
+
+def test_drop_static_skips_near_static_frames_before_taking_the_run():
+    from tsgd.distill.sets import salient_frames
+
+    # a pause (frames 2-4) between two moving bursts: dropping it joins the bursts
+    s = torch.tensor([[0.9, 0.8, 0.01, 0.0, 0.01, 0.7, 0.9, 0.1]])
+    plain = salient_frames(s, 4)[0]
+    assert float(s[0, plain].min()) < 0.05  # a contiguous run of 4 must include the pause
+    kept = salient_frames(s, 4, drop_static=0.5)
+    assert kept.tolist() == [[0, 1, 5, 6]]  # every kept frame moves, in time order
+    # too few moving frames: the most salient ones, still in time order
+    few = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert salient_frames(few, 3, drop_static=0.5).tolist() == [[0, 1, 2]]
+
+
+def test_salient_frames_errors():
+    from tsgd.distill.sets import salient_frames
+
+    s = torch.rand(2, 6)
+    with pytest.raises(ValueError, match="window length"):
+        salient_frames(s, 7)
+    with pytest.raises(ValueError, match="needs rng"):
+        salient_frames(s, 3, pick="random")
+    with pytest.raises(ValueError, match="unknown window pick"):
+        salient_frames(s, 3, pick="best")
+    with pytest.raises(ValueError, match="drop_static"):
+        salient_frames(s, 3, drop_static=-1)
+
+
+def test_spread_over_groups_keeps_ranking_within_groups():
+    import numpy as np
+
+    from tsgd.distill.sets import spread_over_groups
+
+    order = np.array([10, 11, 12, 13, 14])  # best first
+    groups = ["a", "a", "b", "a", "c"]
+    assert spread_over_groups(order, groups).tolist() == [10, 12, 14, 11, 13]
+    assert spread_over_groups(order, [None] * 5).tolist() == order.tolist()

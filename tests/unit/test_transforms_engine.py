@@ -120,3 +120,122 @@ def test_collapse_reasons():
     assert collapse_reason(True, 1.0, 0.9, 6).startswith("diverged")
     assert "chance" in collapse_reason(False, 0.17, 0.16, 6)
     assert collapse_reason(False, 1.0, 0.16, 6) == ""
+
+
+def _seq_and_grouped(cfg, seeds, x_of_seed, labels, **kw):
+    """Train one ConvNet3D per seed one by one, and the same models grouped."""
+    from tsgd.engine import train_classifiers_grouped
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return ConvNet3D(2, widths=(4, 8, 8), dropout=0.0, norm=kw.get("norm", "none"))
+
+    seq = [make(s) for s in seeds]
+    seq_res = [
+        train_classifier(
+            m,
+            labels,
+            lambda idx, s=s: x_of_seed(s)[idx],
+            cfg,
+            generator=torch.Generator().manual_seed(s),
+            progress=False,
+        )
+        for m, s in zip(seq, seeds)
+    ]
+    grouped = [make(s) for s in seeds]
+    grp_res = train_classifiers_grouped(
+        grouped,
+        labels,
+        [lambda idx, s=s: x_of_seed(s)[idx] for s in seeds],
+        cfg,
+        generators=[torch.Generator().manual_seed(s) for s in seeds],
+        progress=False,
+        **{k: v for k, v in kw.items() if k != "norm"},
+    )
+    return seq, seq_res, grouped, grp_res
+
+
+@pytest.mark.parametrize("opt", ["adamw", "sgd"])
+def test_grouped_training_equals_training_one_by_one(opt):
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    cfg = OptimConfig(4, 6, 0.01, opt, weight_decay=5e-4, schedule="cosine")
+    # (no InstanceNorm here: it gives the conv biases an exactly-zero gradient, which Adam
+    # turns into steps of float noise that differ between any two convolution kernels)
+    seq, seq_res, grouped, grp_res = _seq_and_grouped(cfg, [0, 1, 2], lambda s: x + 0.1 * s, labels)
+    for a, b, ra, rb in zip(seq, grouped, seq_res, grp_res):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.allclose(pa, pb, atol=1e-4, rtol=1e-3), name
+        assert [h["acc"] for h in ra.history] == [h["acc"] for h in rb.history]
+        assert [h["loss"] for h in ra.history] == pytest.approx(
+            [h["loss"] for h in rb.history], rel=1e-3
+        )
+    # different seeds really trained different models
+    assert not torch.allclose(grouped[0].classifier.weight, grouped[1].classifier.weight)
+
+
+def test_grouped_training_isolates_a_diverging_model_and_resumes(tmp_path):
+    from tsgd.engine import train_classifiers_grouped
+
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    cfg = OptimConfig(3, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant")
+    blow = {1: float("inf")}  # seed 1 sees infinite inputs: its loss is non-finite
+    seq, seq_res, grouped, grp_res = _seq_and_grouped(
+        cfg, [0, 1], lambda s: x * blow.get(s, 1.0), labels
+    )
+    assert [r.diverged for r in grp_res] == [False, True]
+    for pa, pb in zip(seq[0].parameters(), grouped[0].parameters()):
+        assert torch.allclose(pa, pb, atol=1e-4, rtol=1e-3)  # seed 0 unaffected
+    # interrupted after epoch 2 of 3 and resumed: the same result as uninterrupted
+    ck = tmp_path / "g.ckpt"
+    longer = OptimConfig(3, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant")
+
+    def run(epochs_cfg, models):
+        return train_classifiers_grouped(
+            models,
+            labels,
+            [lambda idx: x[idx], lambda idx: (x + 0.2)[idx]],
+            epochs_cfg,
+            generators=[torch.Generator().manual_seed(s) for s in (0, 1)],
+            progress=False,
+            checkpoint=ck,
+            checkpoint_every=1,
+        )
+
+    def fresh():
+        out = []
+        for s in (0, 1):
+            torch.manual_seed(s)
+            out.append(ConvNet3D(2, widths=(4, 8, 8), dropout=0.0))
+        return out
+
+    straight = fresh()
+    run(longer, straight)
+    ck.unlink()
+    first = fresh()
+    run(OptimConfig(2, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant"), first)
+    # pretend the run was killed after epoch 2: a new run with 3 epochs resumes from there
+    import safetensors  # noqa: F401  (the checkpoint is a safetensors file)
+
+    resumed = fresh()
+    res = run(longer, resumed)
+    assert len(res[0].history) == 3
+    for a, b in zip(straight, resumed):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(pa, pb, atol=1e-5)
+
+
+def test_grouped_training_refuses_batchnorm():
+    from tsgd.engine import train_classifiers_grouped
+
+    clips, labels = _toy_task()
+    with pytest.raises(ValueError, match="BatchNorm"):
+        train_classifiers_grouped(
+            [ConvNet3D(2, widths=(4, 4, 4), norm="batch")],
+            labels,
+            [lambda idx: clips[idx].float()],
+            OptimConfig(1, 8, 0.01),
+            generators=[torch.Generator()],
+            progress=False,
+        )

@@ -10,9 +10,9 @@ params = dict(snakemake.params.items())
 w = snakemake.wildcards
 synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
 synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
-if w.method == "sre2l":  # the same synthesis with TSGF switched off (SRe2L applied to video)
-    synthesis.tsgf = False
-    params["tsgf"] = False
+if w.method == "sre2l":  # the same method with TSGF switched off everywhere (SRe2L on video):
+    synthesis.tsgf = False  # no TSGF-weighted updates,
+    params.update(tsgf=False, window_pick="random", drop_static=0.0)  # no salient frames
 checkpoint = checkpoint_path(snakemake.output.videos, params, snakemake.input)
 
 
@@ -30,6 +30,8 @@ def body(tracker):
         init_pick=params["init_pick"],
         mosaic_grid=params["mosaic_grid"],
         temporal_pieces=params["temporal_pieces"],
+        window_pick=params["window_pick"],
+        drop_static=params["drop_static"],
         synthesis=synthesis,
         device=params["device"],
         dataset=w.dataset,

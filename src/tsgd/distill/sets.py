@@ -14,13 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tsgd.data.transforms import center_crop, gather_windows, seeded_generator, to_float_clips
+from tsgd.data.transforms import center_crop, seeded_generator, to_float_clips
 from tsgd.distill.synthesis import SynthesisConfig, synthesize
 from tsgd.engine import pick_device
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
 from tsgd.io.sets import load_tensors, save_tensors
 from tsgd.models.checkpoint import load_model
-from tsgd.saliency.tsgf import best_window
 
 
 def _windows(
@@ -34,11 +33,74 @@ def _windows(
     device: torch.device,
 ) -> torch.Tensor:
     """Centre-cropped, normalised windows of the cached videos ``idx`` starting at ``starts``."""
+    offsets = np.asarray(starts).reshape(-1, 1) + np.arange(frames)
+    return _frames(data, idx, offsets, crop, mean, std, device)
+
+
+def _frames(
+    data: ClipSplit,
+    idx: np.ndarray,
+    frame_idx: np.ndarray,
+    crop: int,
+    mean: list[float],
+    std: list[float],
+    device: torch.device,
+) -> torch.Tensor:
+    """Centre-cropped, normalised frames ``frame_idx[i]`` (int ``[n, S]``) of cached video
+    ``idx[i]``: float ``[n, S, C, crop, crop]`` on ``device``."""
+    idx = np.asarray(idx)
     raw = torch.from_numpy(np.ascontiguousarray(data.clips[np.sort(idx)]))
     order = np.argsort(np.argsort(idx))  # undo the sort used for fast memmap reads
     raw = raw[torch.from_numpy(order)]
-    win = gather_windows(raw, torch.as_tensor(starts), frames)
+    rows = torch.arange(idx.size).view(-1, 1)
+    win = raw[rows, torch.as_tensor(np.asarray(frame_idx), dtype=torch.long)]
     return center_crop(to_float_clips(win.to(device), mean, std), crop).contiguous()
+
+
+def salient_frames(
+    saliency: torch.Tensor,
+    length: int,
+    *,
+    drop_static: float = 0.0,
+    pick: str = "salient",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Which ``length`` cached frames of each video to keep: int64 ``[N, length]``, ascending.
+
+    ``saliency: [N, L]`` frame saliency s_t. ``pick``: ``salient`` takes the most salient
+    run of frames (TSGF), ``random`` a uniformly random one (TSGF off; needs ``rng``).
+    ``drop_static`` > 0 first removes near-static frames, those with s_t below
+    ``drop_static`` x the video's mean s_t, so the run is taken over the frames that move
+    (a video left with fewer than ``length`` such frames keeps its ``length`` most salient
+    frames, in time order).
+    """
+    s = saliency.double().numpy()
+    n, total = s.shape
+    if not 1 <= length <= total:
+        raise ValueError(f"window length {length} must be in 1..{total}")
+    if pick not in ("salient", "random"):
+        raise ValueError(f"unknown window pick {pick!r}; expected salient or random")
+    if pick == "random" and rng is None:
+        raise ValueError("pick='random' needs rng")
+    if drop_static < 0:
+        raise ValueError(f"drop_static must be >= 0, got {drop_static}")
+    out = np.empty((n, length), dtype=np.int64)
+    for i in range(n):
+        keep = np.arange(total)
+        if drop_static > 0:
+            moving = np.flatnonzero(s[i] >= drop_static * s[i].mean())
+            if moving.size >= length:
+                keep = moving
+            else:
+                keep = np.sort(np.argsort(-s[i], kind="stable")[:length])
+        runs = keep.size - length + 1
+        if pick == "random":
+            start = int(rng.integers(0, runs))  # type: ignore[union-attr]
+        else:
+            means = np.convolve(s[i][keep], np.ones(length) / length, mode="valid")
+            start = int(np.argmax(means))
+        out[i] = keep[start : start + length]
+    return out
 
 
 def _per_class(labels: np.ndarray, classes: list[str]) -> list[np.ndarray]:
@@ -123,6 +185,26 @@ def make_random_set(
     return {"videos": int(idx.size)}
 
 
+def spread_over_groups(order: np.ndarray, groups: list[str | None]) -> np.ndarray:
+    """Reorder ``order`` (best first) so the first picks come from distinct groups: round
+    after round, each group's best remaining video, rounds in the order of ``order``.
+
+    Clips of one group are cut from one source video (same people, same place), so a set
+    of the best clips overall can be near-duplicates; this keeps the ranking within a
+    group and spreads the picks across groups. Videos without a group count as their own.
+    """
+    queues: dict[object, list[int]] = {}
+    for pos, g in enumerate(groups):
+        queues.setdefault(g if g is not None else ("none", pos), []).append(pos)
+    out: list[int] = []
+    while queues:
+        for g in list(queues):
+            out.append(queues[g].pop(0))
+            if not queues[g]:
+                del queues[g]
+    return np.asarray(order)[out]
+
+
 def mosaic(x: torch.Tensor, grid: int) -> torch.Tensor:
     """Pack ``grid * grid`` videos into one of the same size (a spatial mosaic).
 
@@ -184,6 +266,8 @@ def make_tsgd_set(
     synthesis: SynthesisConfig,
     mosaic_grid: int = 1,
     temporal_pieces: int = 1,
+    window_pick: str = "salient",
+    drop_static: float = 0.0,
     device: str = "auto",
     dataset: str = "",
     method: str = "tsgd",
@@ -193,37 +277,51 @@ def make_tsgd_set(
     """TSGD: initialise from the most salient windows of real videos (or noise), optionally
     packed: ``temporal_pieces`` salient segments of frames / pieces frames stitched in time,
     and/or ``mosaic_grid`` x ``mosaic_grid`` half-size pieces in space; then run
-    :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change)."""
+    :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change).
+
+    Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
+    dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`) or
+    ``random`` (TSGF off). Which videos: ``init_pick`` ``random``, ``confident`` (per
+    class, the videos whose chosen frames the teacher scores highest for their class) or
+    ``diverse`` (the same ranking, spread over groups: :func:`spread_over_groups`).
+    """
     dev = pick_device(device)
     torch.manual_seed(seed)
     data, stats = load_split(cache_dir, "train"), load_stats(cache_dir)
     mean, std = stats["mean"], stats["std"]
     teacher, tmeta = load_model(teacher_path, {"classes": data.classes}, dev)
     sal, smeta = load_tensors(saliency_path, {"classes": data.classes, "clip_frames": frames})
-    best_start = sal["best_start"].numpy()
     rng = np.random.default_rng(seed)
     pools = _per_class(data.labels, data.classes)
     if frames % temporal_pieces:
         raise ValueError(f"{frames} frames do not split into {temporal_pieces} pieces")
+    seg = frames // temporal_pieces
+    chosen = salient_frames(
+        sal["frame_saliency"],
+        seg,
+        drop_static=drop_static,
+        pick=window_pick,
+        rng=np.random.default_rng([seed, 1]),
+    )
     per_video = mosaic_grid * mosaic_grid * temporal_pieces
     pieces = ipc * per_video
     if init_pick == "random":
         idx = np.concatenate([_pick(rng, pool, pieces) for pool in pools])
-    elif init_pick == "confident":
+    elif init_pick in ("confident", "diverse"):
         picks = []
         for c, pool in enumerate(pools):
-            x = _windows(data, pool, best_start[pool], frames, crop, mean, std, dev)
+            x = _frames(data, pool, chosen[pool], crop, mean, std, dev)
             p = _true_class_prob(teacher, x, torch.full((pool.size,), c, device=dev))
-            order = torch.argsort(p, descending=True, stable=True).cpu().numpy()
-            picks.append(np.resize(pool[order], pieces))
+            order = pool[torch.argsort(p, descending=True, stable=True).cpu().numpy()]
+            if init_pick == "diverse":
+                order = spread_over_groups(order, [data.groups[i] for i in order])
+            picks.append(np.resize(order, pieces))
         idx = np.concatenate(picks)
     else:
-        raise ValueError(f"unknown init_pick {init_pick!r}; expected random or confident")
+        raise ValueError(f"unknown init_pick {init_pick!r}; expected random, confident or diverse")
     labels = torch.from_numpy(data.labels[idx[::per_video]].astype(np.int64)).to(dev)
     if init == "real":
-        seg = frames // temporal_pieces
-        starts = best_start if temporal_pieces == 1 else best_window(sal["frame_saliency"], seg)
-        w = _windows(data, idx, np.asarray(starts)[idx], seg, crop, mean, std, dev)
+        w = _frames(data, idx, chosen[idx], crop, mean, std, dev)
         x0 = mosaic(stitch(w, temporal_pieces), mosaic_grid)
     elif init == "noise":
         g = seeded_generator(seed)
@@ -255,9 +353,11 @@ def make_tsgd_set(
             "init_pick": init_pick,
             "temporal_pieces": temporal_pieces,
             "mosaic_grid": mosaic_grid,
+            "window_pick": window_pick,
+            "drop_static": drop_static,
             "synthesis": asdict(synthesis),
             "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
-            "source_starts": best_start[idx].tolist() if init == "real" else [],
+            "source_frames": chosen[idx].tolist() if init == "real" else [],
         }
     )
     save_tensors(out_path, {"videos": videos.cpu(), "labels": labels.cpu()}, meta)

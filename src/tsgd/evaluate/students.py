@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tsgd.data.transforms import random_resized_crop_flip, saliency_centers, seeded_generator
+from tsgd.data.transforms import (
+    center_crop,
+    gather_windows,
+    random_resized_crop_flip,
+    saliency_centers,
+    seeded_generator,
+    to_float_clips,
+)
 from tsgd.engine import (
     OptimConfig,
     evaluate_clips,
     hard_loss,
+    has_batchnorm,
     pick_device,
     soft_loss,
     train_classifier,
+    train_classifiers_grouped,
 )
 from tsgd.io.clipcache import load_split, load_stats
 from tsgd.io.sets import load_tensors
@@ -37,12 +47,123 @@ def collapse_reason(diverged: bool, train_acc: float, test_top1: float, classes:
     return ""
 
 
+Source = Callable[[torch.device], Any]
+
+
+def _set_source(set_path: str | Path, classes: list[str], frames: int, crop: int):
+    tensors, meta = load_tensors(set_path, {"classes": classes, "frames": frames, "crop": crop})
+    videos = tensors["videos"]
+    info = {"method": meta.get("method"), "ipc": meta.get("ipc"), "set_sha256": meta["sha256"]}
+    return (lambda dev: videos.to(dev)), tensors["labels"], info
+
+
 def evaluate_set(
     set_path: str | Path,
     cache_dir: str | Path,
     *,
     student: str,
     seed: int,
+    frames: int,
+    crop: int,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Train ``student`` on the set at ``set_path`` and score it on the cache's test split
+    (``eval_split``: another split of the cache, e.g. ``val`` for choosing settings).
+
+    Keyword arguments: the student's training settings (see :func:`train_students`).
+    Returns metrics: ``test_top1`` (fraction), per-pass and per-class accuracy, final train
+    loss/accuracy, ``collapsed`` (bool) with ``collapse_reason``, and the training history.
+    """
+    return evaluate_sets(
+        [set_path], cache_dir, student=student, seeds=[seed], frames=frames, crop=crop, **kw
+    )[0]
+
+
+def evaluate_sets(
+    set_paths: list[str | Path],
+    cache_dir: str | Path,
+    *,
+    student: str,
+    seeds: list[int],
+    frames: int,
+    crop: int,
+    **kw: Any,
+) -> list[dict[str, Any]]:
+    """:func:`evaluate_set` for several (set, seed) pairs at once: with ``grouped=True``
+    their students train together (:func:`tsgd.engine.train_classifiers_grouped`)."""
+    if len(set_paths) != len(seeds):
+        raise ValueError("one seed per set")
+    classes = load_split(cache_dir, kw.get("eval_split", "test")).classes
+    made = [_set_source(p, classes, frames, crop) for p in set_paths]
+    return train_students(
+        [m[0] for m in made],
+        [m[1] for m in made],
+        cache_dir,
+        student=student,
+        seeds=seeds,
+        frames=frames,
+        crop=crop,
+        set_infos=[m[2] for m in made],
+        **kw,
+    )
+
+
+def evaluate_full(
+    cache_dir: str | Path,
+    *,
+    student: str,
+    seeds: list[int],
+    frames: int,
+    crop: int,
+    **kw: Any,
+) -> list[dict[str, Any]]:
+    """The upper bound: train ``student`` on the whole training split (every step a random
+    ``frames``-frame window of each cached video), once per seed, scored like
+    :func:`evaluate_set`."""
+    stats = load_stats(cache_dir)
+    train = load_split(cache_dir, "train")
+    clips = torch.from_numpy(np.array(train.clips))  # uint8 [N, L, H, W, 3]
+    length = clips.shape[1]
+    if frames > length:
+        raise ValueError(f"clip of {frames} frames longer than the {length} cached frames")
+    mean, std = stats["mean"], stats["std"]
+    resident: dict[str, torch.Tensor] = {}
+
+    def source(dev: torch.device) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+        if str(dev) not in resident:
+            resident[str(dev)] = clips.to(dev)
+        on_dev = resident[str(dev)]
+
+        def windows(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            starts = torch.randint(0, length - frames + 1, (idx.numel(),), generator=gen)
+            raw = gather_windows(on_dev[idx.to(dev)], starts.to(dev), frames)
+            return to_float_clips(raw, mean, std)
+
+        return windows
+
+    labels = torch.from_numpy(train.labels.astype(np.int64))
+    info = {"method": "full", "ipc": None, "set_sha256": ""}
+    return train_students(
+        [source] * len(seeds),
+        [labels] * len(seeds),
+        cache_dir,
+        student=student,
+        seeds=seeds,
+        frames=frames,
+        crop=crop,
+        set_infos=[info] * len(seeds),
+        windows=True,
+        **kw,
+    )
+
+
+def train_students(
+    sources: list[Source],
+    set_labels: list[torch.Tensor],
+    cache_dir: str | Path,
+    *,
+    student: str,
+    seeds: list[int],
     frames: int,
     crop: int,
     widths: list[int],
@@ -54,6 +175,8 @@ def evaluate_set(
     momentum: float,
     weight_decay: float,
     schedule: str,
+    set_infos: list[dict[str, Any]],
+    windows: bool = False,
     labels: str = "hard",
     temperature: float = 4.0,
     augment: bool = True,
@@ -63,50 +186,48 @@ def evaluate_set(
     saliency: dict[str, Any] | None = None,
     test_passes: int = 3,
     teacher_path: str | Path | None = None,
+    eval_split: str = "test",
+    grouped: bool = False,
     device: str = "auto",
     tracker: Tracker | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
-) -> dict[str, Any]:
-    """Train ``student`` on the set at ``set_path`` and score it on the cache's test split.
+) -> list[dict[str, Any]]:
+    """Train a fresh ``student`` per seed on its set and score each on ``eval_split``.
 
+    ``sources[i](device)`` gives run i's training videos: a float tensor ``[N, T, C, H, W]``
+    (normalised), or with ``windows=True`` a function ``(indices, generator) -> [B, T, C,
+    H, W]`` drawing fresh windows. ``labels``: ``hard`` (cross-entropy) or ``soft`` (KL to
+    the teacher's logits on the same augmented batch, temperature ``temperature``).
+    ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
+    ``grouped``: train the runs together as one batched model when they can be (same
+    labels, no BatchNorm in the student); otherwise one after another.
     ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
     :func:`tsgd.engine.train_classifier`.
-
-    Returns metrics: ``test_top1`` (fraction), per-pass and per-class accuracy, final train
-    loss/accuracy, ``collapsed`` (bool) with ``collapse_reason``, and the training history.
     """
     dev = pick_device(device)
-    torch.manual_seed(seed)
     stats = load_stats(cache_dir)
-    test = load_split(cache_dir, "test")
-    tensors, meta = load_tensors(
-        set_path, {"classes": test.classes, "frames": frames, "crop": crop}
-    )
-    videos = tensors["videos"].to(dev)
-    set_labels = tensors["labels"].to(dev)
+    test = load_split(cache_dir, eval_split)
     k = len(test.classes)
-    net = build_model(student, k, **arch_kwargs(student, widths, dropout)).to(dev)
-    gen = seeded_generator(seed)
-    spatial = None
-    if tsgfa:
-        with torch.no_grad():
-            spatial = saliency_map(videos, **(saliency or {})).mean(dim=1)  # [N, H, W]
-
-    def batch(idx: torch.Tensor) -> torch.Tensor:
-        x = videos[idx.to(dev)]
-        if not augment:
-            return x
-        centers = saliency_centers(spatial[idx.to(dev)], gen) if spatial is not None else None
-        return random_resized_crop_flip(
-            x,
-            crop,
-            scale=(aug_scale_min, 1.0),
-            generator=gen,
-            flip_p=0.5 if flip else 0.0,
-            centers=centers,
+    nets, gens, batches = [], [], []
+    for seed, source in zip(seeds, sources, strict=True):
+        torch.manual_seed(seed)
+        nets.append(build_model(student, k, **arch_kwargs(student, widths, dropout)).to(dev))
+        gens.append(seeded_generator(seed))
+        batches.append(
+            _batch_fn(
+                source(dev),
+                gens[-1],
+                windows=windows,
+                augment=augment,
+                crop=crop,
+                scale=aug_scale_min,
+                flip=flip,
+                tsgfa=tsgfa,
+                saliency=saliency,
+                dev=dev,
+            )
         )
-
     if labels == "hard":
         loss_fn = hard_loss
     elif labels == "soft":
@@ -122,60 +243,134 @@ def evaluate_set(
             tracker.log_metrics({"train_loss": s["loss"], "train_acc": s["acc"]}, step=epoch)
 
     cfg = OptimConfig(epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule)
-    result = train_classifier(
-        net,
-        set_labels,
-        batch,
-        cfg,
-        generator=gen,
-        loss_fn=loss_fn,
-        desc=f"student {student}",
-        on_epoch=on_epoch,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-    )
-    if result.diverged:
-        scores: dict[str, Any] = {
-            "top1": 0.0,
-            "top1_per_pass": [],
-            "per_class": [0.0] * k,
-            "confusion": [],
-        }
-    else:
-        test_clips = torch.from_numpy(np.array(test.clips)).to(dev)  # uint8, resident
-        scores = evaluate_clips(
-            net,
-            test_clips,
-            torch.from_numpy(test.labels.astype("int64")),
-            frames=frames,
-            crop=crop,
-            mean=stats["mean"],
-            std=stats["std"],
-            passes=test_passes,
-            generator=seeded_generator(10_000 + seed),
-            num_classes=k,
+    ys = [y.to(dev) for y in set_labels]
+    same_labels = all(torch.equal(ys[0], y) for y in ys)
+    if grouped and len(nets) > 1 and same_labels and not has_batchnorm(nets[0]):
+        results = train_classifiers_grouped(
+            nets,
+            ys[0],
+            batches,
+            cfg,
+            generators=gens,
+            loss_fn=loss_fn,
+            desc=f"student {student}",
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
         )
-    train_acc = result.history[-1]["acc"] if result.history else 0.0
-    reason = collapse_reason(result.diverged, train_acc, scores["top1"], k)
-    return {
-        "method": meta.get("method"),
-        "ipc": meta.get("ipc"),
-        "student": student,
-        "seed": seed,
-        "labels": labels,
-        "augment": augment,
-        "tsgfa": tsgfa,
-        "test_top1": scores["top1"],
-        "test_top1_per_pass": scores["top1_per_pass"],
-        "per_class": dict(zip(test.classes, scores["per_class"], strict=True)),
-        "confusion": scores["confusion"],
-        "final_train_loss": result.final_loss,
-        "final_train_acc": train_acc,
-        "chance": 1.0 / k,
-        "ln_classes": math.log(k),
-        "collapsed": bool(reason),
-        "collapse_reason": reason,
-        "set_sha256": meta["sha256"],
-        "device": str(dev),
-        "history": result.history,
-    }
+        mode = "grouped"
+    else:
+        results = []
+        for i, net in enumerate(nets):
+            ck = checkpoint if checkpoint is None or len(nets) == 1 else f"{checkpoint}.{i}"
+            results.append(
+                train_classifier(
+                    net,
+                    ys[i],
+                    batches[i],
+                    cfg,
+                    generator=gens[i],
+                    loss_fn=loss_fn,
+                    desc=f"student {student}",
+                    on_epoch=on_epoch,
+                    checkpoint=ck,
+                    checkpoint_every=checkpoint_every,
+                )
+            )
+        mode = "one by one"
+    test_clips = torch.from_numpy(np.array(test.clips)).to(dev)  # uint8, resident
+    test_labels = torch.from_numpy(test.labels.astype("int64"))
+    out = []
+    for seed, net, result, info in zip(seeds, nets, results, set_infos, strict=True):
+        if result.diverged:
+            scores: dict[str, Any] = {
+                "top1": 0.0,
+                "top1_per_pass": [],
+                "per_class": [0.0] * k,
+                "confusion": [],
+            }
+        else:
+            scores = evaluate_clips(
+                net,
+                test_clips,
+                test_labels,
+                frames=frames,
+                crop=crop,
+                mean=stats["mean"],
+                std=stats["std"],
+                passes=test_passes,
+                generator=seeded_generator(10_000 + seed),
+                num_classes=k,
+            )
+        train_acc = result.history[-1]["acc"] if result.history else 0.0
+        reason = collapse_reason(result.diverged, train_acc, scores["top1"], k)
+        out.append(
+            {
+                **{key: v for key, v in info.items() if key != "set_sha256"},
+                "student": student,
+                "seed": seed,
+                "labels": labels,
+                "augment": augment,
+                "tsgfa": tsgfa,
+                "test_top1": scores["top1"],
+                "test_top1_per_pass": scores["top1_per_pass"],
+                "per_class": dict(zip(test.classes, scores["per_class"], strict=True)),
+                "confusion": scores["confusion"],
+                "final_train_loss": result.final_loss,
+                "final_train_acc": train_acc,
+                "chance": 1.0 / k,
+                "ln_classes": math.log(k),
+                "collapsed": bool(reason),
+                "collapse_reason": reason,
+                "set_sha256": info.get("set_sha256", ""),
+                "eval_split": eval_split,
+                "training": mode,
+                "device": str(dev),
+                "history": result.history,
+            }
+        )
+    return out
+
+
+def _batch_fn(
+    data: Any,
+    gen: torch.Generator,
+    *,
+    windows: bool,
+    augment: bool,
+    crop: int,
+    scale: float,
+    flip: bool,
+    tsgfa: bool,
+    saliency: dict[str, Any] | None,
+    dev: torch.device,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The training batch of one run: its videos (or fresh windows) at ``idx``, cropped,
+    with the random resized crop + flip (TSGFA: centres drawn by saliency) from ``gen``."""
+    spatial = None
+    if tsgfa and not windows:
+        with torch.no_grad():
+            spatial = saliency_map(data, **(saliency or {})).mean(dim=1)  # [N, H, W]
+
+    def batch(idx: torch.Tensor) -> torch.Tensor:
+        x = data(idx, gen) if windows else data[idx.to(dev)]
+        if not augment:
+            return center_crop(x, crop)
+        centers = None
+        if tsgfa:
+            with torch.no_grad():
+                sal = (
+                    spatial[idx.to(dev)]
+                    if spatial is not None
+                    else saliency_map(x, **(saliency or {})).mean(dim=1)
+                )
+            centers = saliency_centers(sal, gen)
+        return random_resized_crop_flip(
+            x,
+            crop,
+            scale=(scale, 1.0),
+            generator=gen,
+            flip_p=0.5 if flip else 0.0,
+            centers=centers,
+        )
+
+    return batch

@@ -30,8 +30,17 @@ def save_tensors(
     """Save ``tensors`` to ``path`` (safetensors) and ``meta`` (+ sha256, code version) next to it.
 
     The tensor file is written first, the meta.json last, both atomically: a folder with a
-    meta.json always holds a complete tensor file.
+    meta.json always holds a complete tensor file. Refuses to write a second tensor file
+    into a folder whose meta.json describes another one (it would orphan that file).
     """
+    mp = meta_path(path)
+    if mp.is_file():
+        other = read_json(mp).get("file")
+        if other not in (None, Path(path).name) and (mp.parent / other).is_file():
+            raise ValueError(
+                f"{mp.parent} already holds {other}; one tensor file per folder "
+                f"(save {Path(path).name} in a folder of its own)"
+            )
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     write_with(path, lambda tmp: save_file(cpu, str(tmp)))
     full = dict(meta)
@@ -53,6 +62,8 @@ def load_tensors(
     if not p.is_file():
         raise FileNotFoundError(f"missing tensor file: {p}")
     meta = read_json(meta_path(p))
+    if meta.get("file") not in (None, p.name):
+        raise ValueError(f"{meta_path(p)} describes {meta['file']}, not {p.name}")
     digest = sha256_file(p)
     if meta.get("sha256") != digest:
         raise ValueError(

@@ -1,0 +1,946 @@
+"""The benchmark: every method x IPC x student x evaluation x seed on one dataset, in one
+process, every step timed (wall time, peak GPU memory), written up as one Markdown page.
+
+It calls the same phase functions as the Snakemake rules, but keeps one process (and one
+warm GPU) for the whole matrix, so a short study is not dominated by process start-up and
+cuDNN autotuning. Every step writes its output and a ``step.json`` (its metrics, wall
+time, peak GPU memory) into its own folder under the work directory, named by a hash of
+everything it depends on: a run that is killed resumes where it stopped, and a changed
+setting recomputes only what it touches.
+
+The configuration (YAML) has two sections:
+
+``params``
+    overrides deep-merged onto ``params.yaml`` (dataset, clip, teacher, saliency, distill,
+    dm, evaluate), then validated by the workflow's schema.
+``bench``
+    ``methods`` (name -> ``kind`` + per-section overrides), ``ipc``, ``seeds``,
+    ``students``, ``evals`` (name -> evaluation overrides such as ``labels`` and ``tsgfa``),
+    ``eval_split``, ``full`` (evaluation overrides for the full-training-set runs),
+    ``cross_arch`` (a smaller matrix over more students), ``baselines``, ``tsgd`` and
+    ``tsgf_off`` (which methods the figures compare), ``group_seeds`` (train a cell's seeds
+    together as one batched model: pays on a GPU, where one small student leaves it idle).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tsgd.config import validate_params
+from tsgd.io.atomic import read_json, write_json, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+#: What each method kind makes, and which params sections its set depends on.
+KINDS: dict[str, tuple[str, ...]] = {
+    "random": (),
+    "herding": (),
+    "kcenter": (),
+    "dm": ("dm",),
+    "tsgd": ("distill", "saliency"),
+    "full": (),
+}
+EVAL_KEYS = {
+    "widths",
+    "dropout",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "temperature",
+    "augment",
+    "aug_scale_min",
+    "flip",
+    "tsgfa",
+    "test_passes",
+    "labels",
+}
+
+
+class BenchError(ValueError):
+    """The benchmark configuration is invalid; the message says which key."""
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in (nested mappings merged, everything else replaced)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def digest(obj: Any, n: int = 10) -> str:
+    """A short, stable hash of a JSON-able object (the key of a step's folder)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+@dataclass
+class Method:
+    """One row family of the tables: a set maker (``kind``) and its settings."""
+
+    name: str
+    kind: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchConfig:
+    """A validated benchmark configuration (see the module docstring)."""
+
+    params: dict[str, Any]
+    methods: dict[str, Method]
+    ipc: list[int]
+    seeds: list[int]
+    students: list[str]
+    evals: dict[str, dict[str, Any]]
+    eval_split: str = "test"
+    full: dict[str, Any] = field(default_factory=dict)
+    cross_arch: dict[str, Any] = field(default_factory=dict)
+    baselines: list[str] = field(default_factory=list)
+    tsgd: str = "tsgd"
+    tsgf_off: str = ""
+    title: str = "TSGD benchmark"
+    group_seeds: bool = False
+
+    def method_params(self, method: Method) -> dict[str, Any]:
+        """The params this method's set is made with (its overrides merged in)."""
+        return deep_merge(self.params, method.overrides)
+
+
+def load_bench_config(
+    path: str | Path, params_path: str | Path, schema_path: str | Path, data_root: str | None
+) -> BenchConfig:
+    """Read a benchmark YAML, merge its ``params`` onto ``params_path`` and validate both.
+
+    ``extends: other.yaml`` (relative to the file) starts from another configuration and
+    deep-merges this one onto it; ``bench.methods`` given here replace the other's whole.
+    """
+    raw = _read_config(Path(path))
+    unknown = set(raw) - {"params", "bench"}
+    if unknown:
+        raise BenchError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    base = yaml.safe_load(Path(params_path).read_text()) or {}
+    merged = deep_merge(base, raw.get("params") or {})
+    if data_root is not None:
+        merged.setdefault("dataset", {})["root"] = str(data_root)
+    params = validate_params(merged, schema_path, source=f"{params_path} + {path}")
+    b = dict(raw.get("bench") or {})
+    methods = {}
+    for name, spec in (b.pop("methods", None) or {}).items():
+        spec = dict(spec or {})
+        kind = spec.pop("kind", name)
+        if kind not in KINDS:
+            raise BenchError(f"bench.methods.{name}.kind: {kind!r} is not one of {sorted(KINDS)}")
+        bad = set(spec) - {"distill", "saliency", "dm"}
+        if bad:
+            raise BenchError(
+                f"bench.methods.{name}: can only override distill/saliency/dm, got {sorted(bad)}"
+            )
+        # validate the method's merged params too, so a typo fails before any work
+        validate_params(deep_merge(merged, spec), schema_path, source=f"bench.methods.{name}")
+        methods[name] = Method(name, kind, spec)
+    if not methods:
+        raise BenchError(f"{path}: bench.methods is empty")
+    evals = {k: dict(v or {}) for k, v in (b.pop("evals", None) or {"hard": {}}).items()}
+    for name, ev in evals.items():
+        bad = set(ev) - EVAL_KEYS
+        if bad:
+            raise BenchError(f"bench.evals.{name}: unknown keys {sorted(bad)}")
+        if ev.get("labels", "hard") not in ("hard", "soft"):
+            raise BenchError(f"bench.evals.{name}.labels must be hard or soft")
+    full = dict(b.pop("full", None) or {})
+    if set(full) - EVAL_KEYS:
+        raise BenchError(f"bench.full: unknown keys {sorted(set(full) - EVAL_KEYS)}")
+    cfg = BenchConfig(
+        params=params,
+        methods=methods,
+        ipc=[int(i) for i in b.pop("ipc", [1])],
+        seeds=[int(s) for s in b.pop("seeds", [0, 1, 2])],
+        students=list(b.pop("students", ["convnet3d"])),
+        evals=evals,
+        eval_split=str(b.pop("eval_split", "test")),
+        full=full,
+        cross_arch=dict(b.pop("cross_arch", None) or {}),
+        baselines=list(b.pop("baselines", [])),
+        tsgd=str(b.pop("tsgd", "tsgd")),
+        tsgf_off=str(b.pop("tsgf_off", "")),
+        title=str(b.pop("title", "TSGD benchmark")),
+        group_seeds=bool(b.pop("group_seeds", False)),
+    )
+    if b:
+        raise BenchError(f"bench: unknown keys {sorted(b)}")
+    for name in [*cfg.baselines, cfg.tsgd, *([cfg.tsgf_off] if cfg.tsgf_off else [])]:
+        if name not in methods:
+            raise BenchError(f"bench names method {name!r}, which bench.methods does not define")
+    if cfg.eval_split not in ("test", "val"):
+        raise BenchError("bench.eval_split must be test or val")
+    from tsgd.models.registry import MODELS
+
+    for s in [*cfg.students, *cfg.cross_arch.get("students", [])]:
+        if s not in MODELS:
+            raise BenchError(f"unknown student {s!r}; available: {sorted(MODELS)}")
+    return cfg
+
+
+def _read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path.resolve() in seen:
+        raise BenchError(f"{path}: extends itself (through {[str(p) for p in seen]})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: top level must be a mapping")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    base = _read_config(path.parent / parent, (*seen, path.resolve()))
+    methods = (raw.get("bench") or {}).get("methods")
+    merged = deep_merge(base, raw)
+    if methods is not None:
+        merged["bench"]["methods"] = methods
+    return merged
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+@dataclass
+class StepRecord:
+    """One finished step: what it was, how long it took, its peak GPU memory."""
+
+    name: str
+    kind: str
+    seconds: float
+    peak_gpu_mib: float
+    device: str
+    metrics: dict[str, Any]
+    reused: bool = False
+
+
+class Steps:
+    """Runs steps once: a step whose folder has a ``step.json`` is reused, not rerun."""
+
+    def __init__(self, work: Path, device: str) -> None:
+        self.work = work
+        self.device = device
+        self.records: list[StepRecord] = []
+
+    def run(self, kind: str, folder: Path, fn: Callable[[Path], dict[str, Any]]) -> StepRecord:
+        import torch
+
+        for rec in self.records:  # already run (or reused) in this process: not a new step
+            if rec.name == folder.name and rec.kind == kind:
+                return rec
+        done = folder / "step.json"
+        if done.is_file():
+            rec = StepRecord(**{**read_json(done), "reused": True})
+            self.records.append(rec)
+            return rec
+        folder.mkdir(parents=True, exist_ok=True)
+        cuda = torch.cuda.is_available() and self.device != "cpu"
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        metrics = fn(folder)
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0
+        metrics = {k: v for k, v in metrics.items() if k not in ("history", "loss_history")}
+        rec = StepRecord(
+            folder.name, kind, seconds, peak, "cuda" if cuda else "cpu", _jsonable(metrics)
+        )
+        write_json(done, {k: v for k, v in rec.__dict__.items() if k != "reused"})
+        log.info("%s %s: %.1f s, peak GPU %.0f MiB", kind, folder.name, seconds, peak)
+        self.records.append(rec)
+        return rec
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Run:
+    """One student run's outcome, as the tables use it."""
+
+    method: str
+    ipc: int | None
+    student: str
+    eval: str
+    seed: int
+    top1: float
+    collapsed: bool
+    reason: str
+    seconds: float
+
+
+def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    ev = params["evaluate"]
+    kw = {k: ev[k] for k in EVAL_KEYS - {"labels"} if k in ev}
+    kw["labels"] = "hard"
+    kw.update(over)
+    return kw
+
+
+class Benchmark:
+    """Builds and runs the whole matrix of one :class:`BenchConfig`."""
+
+    def __init__(self, cfg: BenchConfig, work: str | Path, device: str = "auto") -> None:
+        from tsgd.engine import pick_device
+
+        self.cfg = cfg
+        self.work = Path(work)
+        self.device = str(pick_device(device))
+        self.steps = Steps(self.work, self.device)
+        self.runs: list[Run] = []
+        p = cfg.params
+        self.frames, self.crop = p["clip"]["frames"], p["clip"]["crop"]
+
+    # -- shared inputs ----------------------------------------------------------------
+    def preprocess(self) -> Path:
+        from tsgd.data.preprocess import preprocess_dataset
+
+        p = self.cfg.params
+        ds, pre = p["dataset"], p["preprocess"]
+        if not ds.get("root"):
+            raise BenchError("dataset.root is not set (pass --data)")
+        key = digest({"dataset": {k: v for k, v in ds.items() if k != "name"}, "pre": pre})
+        folder = self.work / f"cache-{key}"
+        val_groups = ds.get("val_groups") or None
+
+        def body(out: Path) -> dict[str, Any]:
+            summary = preprocess_dataset(
+                ds["root"],
+                out,
+                source=ds["source"],
+                manifest=ds.get("manifest"),
+                official_split=ds.get("split", 1),
+                annotations=ds.get("annotations"),
+                frames=pre["frames"],
+                gap=pre["gap"],
+                resize=tuple(pre["resize"]),
+                min_frames=pre["min_frames"],
+                decoder=pre["decoder"],
+                splits=("train", "val", "test") if val_groups else ("train", "test"),
+                test_groups=ds.get("test_groups") or None,
+                val_groups=val_groups,
+                workers=max(1, os.cpu_count() or 1),
+                on_error=pre["on_error"],
+                max_bad_fraction=pre["max_bad_fraction"],
+            )
+            return {"counts": summary["counts"], "classes": len(summary["classes"])}
+
+        self.steps.run("preprocess", folder, body)
+        return folder
+
+    def teacher(self, cache: Path) -> Path:
+        from tsgd.teacher.fetch import use_pretrained_teacher
+        from tsgd.teacher.train import train_teacher
+
+        t = dict(self.cfg.params["teacher"])
+        key = digest({"cache": cache.name, "teacher": t, "clip": self.cfg.params["clip"]})
+        folder = self.work / f"teacher-{key}"
+        pretrained, sha = t.pop("pretrained"), t.pop("pretrained_sha256")
+        t.pop("checkpoint_every", None)
+
+        def body(out: Path) -> dict[str, Any]:
+            weights = out / "teacher.safetensors"
+            if pretrained:
+                return use_pretrained_teacher(
+                    cache,
+                    weights,
+                    source=pretrained,
+                    sha256=sha,
+                    frames=self.frames,
+                    crop=self.crop,
+                    test_passes=t["test_passes"],
+                    seed=t["seed"],
+                    device=self.device,
+                )
+            return train_teacher(
+                cache,
+                weights,
+                frames=self.frames,
+                crop=self.crop,
+                device=self.device,
+                dataset=self.cfg.params["dataset"]["name"],
+                checkpoint=out / "train.ckpt",
+                checkpoint_every=5,
+                **t,
+            )
+
+        self.steps.run("teacher", folder, body)
+        return folder / "teacher.safetensors"
+
+    def saliency(self, cache: Path, sal: Mapping[str, Any]) -> Path:
+        from tsgd.saliency.run import compute_cache_saliency
+
+        folder = self.work / f"saliency-{digest({'cache': cache.name, 'sal': sal})}"
+        self.steps.run(
+            "saliency",
+            folder,
+            lambda out: compute_cache_saliency(
+                cache,
+                out / "saliency.safetensors",
+                clip_frames=self.frames,
+                device=self.device,
+                **sal,
+            ),
+        )
+        return folder / "saliency.safetensors"
+
+    # -- sets -------------------------------------------------------------------------
+    def make_set(self, cache: Path, teacher: Path, method: Method, ipc: int, seed: int) -> Path:
+        from tsgd.distill.baselines import make_coreset_set, make_dm_set
+        from tsgd.distill.sets import make_random_set, make_tsgd_set
+        from tsgd.distill.synthesis import SynthesisConfig
+
+        mp = self.cfg.method_params(method)
+        deps = {s: mp[s] for s in KINDS[method.kind]}
+        key = digest(
+            {
+                "cache": cache.name,
+                "teacher": teacher.parent.name,
+                "kind": method.kind,
+                "deps": deps,
+                "ipc": ipc,
+                "seed": seed,
+                "clip": mp["clip"],
+            }
+        )
+        folder = self.work / "sets" / f"{method.name}-ipc{ipc}-s{seed}-{key}"
+        common = {
+            "ipc": ipc,
+            "frames": self.frames,
+            "crop": self.crop,
+            "seed": seed,
+            "dataset": mp["dataset"]["name"],
+        }
+
+        def body(out: Path) -> dict[str, Any]:
+            path = out / "set.safetensors"
+            if method.kind == "random":
+                return make_random_set(cache, path, **common)
+            if method.kind in ("herding", "kcenter"):
+                return make_coreset_set(
+                    cache,
+                    path,
+                    method=method.kind,
+                    teacher_path=teacher,
+                    device=self.device,
+                    **common,
+                )
+            if method.kind == "dm":
+                dm = {
+                    k: (tuple(v) if k == "widths" else v)
+                    for k, v in mp["dm"].items()
+                    if k != "checkpoint_every"
+                }
+                return make_dm_set(
+                    cache,
+                    path,
+                    device=self.device,
+                    checkpoint=out / "dm.ckpt",
+                    checkpoint_every=mp["dm"]["checkpoint_every"],
+                    **common,
+                    **dm,
+                )
+            d = mp["distill"]
+            sal_path = self.saliency(cache, mp["saliency"])
+            synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
+            synthesis = SynthesisConfig(saliency=mp["saliency"], **{k: d[k] for k in synth_keys})
+            return make_tsgd_set(
+                cache,
+                teacher,
+                sal_path,
+                path,
+                init=d["init"],
+                init_pick=d["init_pick"],
+                synthesis=synthesis,
+                mosaic_grid=d["mosaic_grid"],
+                temporal_pieces=d["temporal_pieces"],
+                window_pick=d["window_pick"],
+                drop_static=d["drop_static"],
+                device=self.device,
+                method=method.name,
+                checkpoint=out / "synth.ckpt",
+                checkpoint_every=d["checkpoint_every"],
+                **common,
+            )
+
+        rec = self.steps.run(f"distill:{method.name}", folder, body)
+        rec.metrics.setdefault("ipc", ipc)
+        return folder / "set.safetensors"
+
+    # -- students ---------------------------------------------------------------------
+    def evaluate(
+        self,
+        cache: Path,
+        teacher: Path,
+        method: Method,
+        set_paths: list[Path] | None,
+        ipc: int | None,
+        student: str,
+        ev_name: str,
+        seeds: list[int],
+    ) -> list[Run]:
+        """Train and score one student per seed (one step per seed, or with
+        ``bench.group_seeds`` one step training all seeds together as one batched model)."""
+        from tsgd.evaluate.students import evaluate_full, evaluate_sets
+
+        over = dict(self.cfg.evals[ev_name])
+        if set_paths is None:
+            over = {**over, **self.cfg.full}
+        kw = _eval_kwargs(self.cfg.params, over)
+        grouped = self.cfg.group_seeds and len(seeds) > 1
+        key = digest(
+            {
+                "set": [p.parent.name for p in set_paths]
+                if grouped and set_paths
+                else set_paths[0].parent.name
+                if set_paths
+                else f"full-{cache.name}",
+                "teacher": teacher.parent.name,
+                "student": student,
+                "eval": kw,
+                "seed": seeds if grouped else seeds[0],
+                "split": self.cfg.eval_split,
+                "saliency": self.cfg.params["saliency"],
+            }
+        )
+        if not grouped and len(seeds) > 1:
+            return [
+                run
+                for i, seed in enumerate(seeds)
+                for run in self.evaluate(
+                    cache,
+                    teacher,
+                    method,
+                    [set_paths[i]] if set_paths else None,
+                    ipc,
+                    student,
+                    ev_name,
+                    [seed],
+                )
+            ]
+        tag = f"{method.name}-ipc{ipc}" if ipc else method.name
+        seed_tag = "-".join(map(str, seeds))
+        folder = self.work / "evals" / f"{tag}-{student}-{ev_name}-s{seed_tag}-{key}"
+        common = dict(
+            student=student,
+            seeds=seeds,
+            frames=self.frames,
+            crop=self.crop,
+            teacher_path=teacher if kw["labels"] == "soft" else None,
+            saliency=self.cfg.params["saliency"],
+            eval_split=self.cfg.eval_split,
+            device=self.device,
+            grouped=grouped,
+            **kw,
+        )
+
+        def body(out: Path) -> dict[str, Any]:
+            if set_paths is None:
+                runs = evaluate_full(
+                    cache, checkpoint=out / "train.ckpt", checkpoint_every=25, **common
+                )
+            else:
+                runs = evaluate_sets(
+                    set_paths, cache, checkpoint=out / "train.ckpt", checkpoint_every=50, **common
+                )
+            for r in runs:
+                r.pop("history", None)
+            return runs[0] if len(runs) == 1 else {"runs": runs, "training": "grouped"}
+
+        rec = self.steps.run(f"evaluate:{student}", folder, body)
+        metrics = rec.metrics.get("runs", [rec.metrics])
+        out = []
+        for seed, m in zip(seeds, metrics, strict=True):
+            run = Run(
+                method.name,
+                ipc,
+                student,
+                ev_name,
+                seed,
+                100 * float(m["test_top1"]),
+                bool(m["collapsed"]),
+                str(m.get("collapse_reason", "")),
+                rec.seconds / len(seeds),
+            )
+            self.runs.append(run)
+            out.append(run)
+        return out
+
+    def run(self, only: Iterable[str] | None = None) -> None:
+        """Every step of the matrix (``only``: method names to restrict to)."""
+        cfg = self.cfg
+        keep = set(only) if only else set(cfg.methods)
+        cache = self.preprocess()
+        teacher = self.teacher(cache)
+        self.saliency(cache, cfg.params["saliency"])
+        matrix = [(cfg.students, cfg.ipc, list(cfg.evals), list(cfg.methods))]
+        ca = cfg.cross_arch
+        if ca:
+            matrix.append(
+                (
+                    ca.get("students", []),
+                    ca.get("ipc", cfg.ipc),
+                    ca.get("evals", list(cfg.evals)),
+                    ca.get("methods", list(cfg.methods)),
+                )
+            )
+        for students, ipcs, evals, names in matrix:
+            for name in names:
+                if name not in keep:
+                    continue
+                method = cfg.methods[name]
+                for ipc in [None] if method.kind == "full" else ipcs:
+                    if method.kind == "full":
+                        sets = None
+                    else:
+                        sets = [self.make_set(cache, teacher, method, ipc, s) for s in cfg.seeds]
+                    for student in students:
+                        for ev in evals:
+                            self.evaluate(cache, teacher, method, sets, ipc, student, ev, cfg.seeds)
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    if not values:
+        return float("nan"), float("nan")
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+@dataclass
+class Cell:
+    """Mean +- std of the non-collapsed runs of one (method, IPC, student, eval)."""
+
+    mean: float
+    std: float
+    runs: int
+    collapsed: int
+    seeds: list[int]
+
+    def text(self) -> str:
+        if self.runs == self.collapsed:
+            return f"all {self.runs} collapsed"
+        s = f"{self.mean:.1f} ± {self.std:.1f}"
+        return s + (f" ({self.collapsed} of {self.runs} collapsed)" if self.collapsed else "")
+
+
+def cells(runs: Iterable[Run]) -> dict[tuple[str, int | None, str, str], Cell]:
+    """Group runs into table cells; collapsed runs are counted, never averaged."""
+    groups: dict[tuple[str, int | None, str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.method, r.ipc, r.student, r.eval), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r.top1 for r in rs if not r.collapsed]
+        m, s = mean_std(ok)
+        out[key] = Cell(m, s, len(rs), sum(r.collapsed for r in rs), sorted(r.seed for r in rs))
+    return out
+
+
+@dataclass
+class Figure:
+    """One figure of merit: TSGD against a bar, with the verdict."""
+
+    what: str
+    tsgd: Cell
+    bar_name: str
+    bar: Cell
+    need: float
+
+    @property
+    def delta(self) -> float:
+        return self.tsgd.mean - self.bar.mean
+
+    @property
+    def passed(self) -> bool:
+        d = self.delta
+        return d == d and d >= self.need and d > max(self.tsgd.std, self.bar.std)
+
+
+def figures(cfg: BenchConfig, table: dict[tuple[str, int | None, str, str], Cell]) -> list[Figure]:
+    """The issue's figures for the first student: TSGD vs the best baseline under each
+    evaluation (hard labels: every baseline; soft: the random real subsets), and TSGD vs
+    TSGD with TSGF off. A cell whose runs all collapsed fails its figure."""
+    out = []
+    student = cfg.students[0]
+    for ev in cfg.evals:
+        labels = cfg.evals[ev].get("labels", "hard")
+        names = cfg.baselines
+        if labels == "soft":
+            names = [n for n in names if cfg.methods[n].kind == "random"]
+        for ipc in cfg.ipc:
+            t = table.get((cfg.tsgd, ipc, student, ev))
+            if t is None:
+                continue
+            bars = [
+                (n, table[(n, ipc, student, ev)]) for n in names if (n, ipc, student, ev) in table
+            ]
+            if bars:
+                n, c = max(
+                    bars, key=lambda nc: -math.inf if nc[1].mean != nc[1].mean else nc[1].mean
+                )
+                what = f"IPC {ipc}, {ev}: {cfg.tsgd} vs best of {', '.join(names)}"
+                out.append(Figure(what, t, n, c, 5.0))
+            off = table.get((cfg.tsgf_off, ipc, student, ev)) if cfg.tsgf_off else None
+            if off is not None:
+                out.append(Figure(f"IPC {ipc}, {ev}: TSGF on vs off", t, cfg.tsgf_off, off, 0.0))
+    return out
+
+
+def _machine() -> dict[str, str]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if commit and dirty:
+            commit += " with uncommitted changes"
+    except OSError:
+        commit = ""
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": commit or "unknown",
+    }
+
+
+def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) -> str:
+    """Write the Markdown page: tables per evaluation, figures, costs, collapsed runs."""
+    cfg = bench.cfg
+    table = cells(bench.runs)
+    mach = _machine()
+    p = cfg.params
+    ds = p["dataset"]
+    pre_rec = next((r for r in bench.steps.records if r.kind == "preprocess"), None)
+    teach = next((r for r in bench.steps.records if r.kind == "teacher"), None)
+    lines = [f"# {cfg.title}", ""]
+    lines += [
+        f"Generated by `{command}` on {time.strftime('%Y-%m-%d')}, commit {mach['commit']}.",
+        "",
+        f"- Machine: {mach['cpu']}; GPU: **{mach['gpu']}**; device used: {bench.device}; "
+        f"Python {mach['python']}, torch {mach['torch']}.",
+        f"- Data: `{ds.get('root')}` ({ds['source']}); test split scored: `{cfg.eval_split}`; "
+        f"held-out groups: test {ds.get('test_groups') or 'dataset split'}, "
+        f"val {ds.get('val_groups') or 'none'} (split by group, never by clip).",
+    ]
+    if pre_rec:
+        counts = pre_rec.metrics.get("counts", {})
+        lines.append(
+            "- Clips: "
+            + ", ".join(f"{s} {c.get('ok')}" for s, c in counts.items())
+            + f"; {p['clip']['frames']} frames x {p['clip']['crop']}² crops from "
+            f"{p['preprocess']['frames']} cached frames (gap {p['preprocess']['gap']}, "
+            f"resized to {p['preprocess']['resize']})."
+        )
+    if teach:
+        lines.append(
+            f"- Teacher {p['teacher']['model']} (widths {p['teacher']['widths']}, "
+            f"{p['teacher']['epochs']} epochs): test top-1 "
+            f"{100 * float(teach.metrics.get('test_top1', float('nan'))):.1f} %."
+        )
+    lines.append(
+        f"- Seeds {cfg.seeds} ({len(cfg.seeds)} runs per cell; set seed = student seed); "
+        f"whole run {wall / 60:.1f} min wall time."
+    )
+    lines.append("")
+    ev_desc = {name: _eval_kwargs(p, ev) for name, ev in cfg.evals.items()}
+    for ev, kw in ev_desc.items():
+        lines += [f"## {ev}: {kw['labels']} labels" + (", TSGFA" if kw.get("tsgfa") else ""), ""]
+        lines.append(
+            f"Student training: {kw['optimizer']} lr {kw['lr']}, {kw['epochs']} epochs, batch "
+            f"{kw['batch_size']}, {kw['schedule']} schedule, augmentation "
+            f"{'on' if kw['augment'] else 'off'} (scale ≥ {kw['aug_scale_min']}, flip "
+            f"{kw['flip']}, TSGFA {kw['tsgfa']})"
+            + (f", temperature {kw['temperature']}" if kw["labels"] == "soft" else "")
+            + "."
+        )
+        lines.append("")
+        students = list(dict.fromkeys(r.student for r in bench.runs if r.eval == ev))
+        ipcs = sorted({r.ipc for r in bench.runs if r.eval == ev and r.ipc is not None})
+        for student in students:
+            lines += [f"**{student}** (top-1 %, mean ± std)", ""]
+            lines.append("| method | " + " | ".join(f"IPC {i}" for i in ipcs) + " |")
+            lines.append("|---|" + "---|" * len(ipcs))
+            for name, m in cfg.methods.items():
+                if m.kind == "full":
+                    c = table.get((name, None, student, ev))
+                    if c:
+                        lines.append(
+                            f"| {name} (every training clip) | "
+                            + " | ".join([c.text()] * len(ipcs))
+                            + " |"
+                        )
+                    continue
+                row = [table.get((name, i, student, ev)) for i in ipcs]
+                if any(row):
+                    lines.append(
+                        f"| {name} | " + " | ".join(c.text() if c else "" for c in row) + " |"
+                    )
+            lines.append("")
+    figs = figures(cfg, table)
+    if figs:
+        lines += [
+            "## Figures of merit",
+            "",
+            f"Student {cfg.students[0]}. Passed = TSGD's mean at least the needed margin "
+            "above the bar, and the difference larger than the larger of the two std.",
+            "",
+            "| comparison | TSGD | bar | Δ | needed | passed |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in figs:
+            lines.append(
+                f"| {f.what} | {f.tsgd.text()} | {f.bar_name} {f.bar.text()} | "
+                f"{f.delta:+.1f} | ≥ {f.need:g} | {'yes' if f.passed else '**no**'} |"
+            )
+        lines.append("")
+    lines += _cost_lines(bench)
+    collapsed = [r for r in bench.runs if r.collapsed]
+    lines += ["## Collapsed runs", ""]
+    if collapsed:
+        lines += [
+            f"- {r.method} IPC {r.ipc} {r.student} {r.eval} seed {r.seed}: {r.reason}"
+            for r in collapsed
+        ]
+    else:
+        lines.append(
+            f"None of the {len(bench.runs)} student runs collapsed (non-finite loss, "
+            "or train and test accuracy both near chance)."
+        )
+    lines += ["", "## Methods", ""]
+    for name, m in cfg.methods.items():
+        lines.append(
+            f"- `{name}`: kind `{m.kind}`"
+            + (f", overrides `{json.dumps(m.overrides)}`" if m.overrides else "")
+        )
+    lines += ["", "## Reproduce", "", "```", command, "```", ""]
+    text = "\n".join(lines)
+    write_text_atomic(out, text)
+    return text
+
+
+def _cost_lines(bench: Benchmark) -> list[str]:
+    recs = bench.steps.records
+    by_kind: dict[str, list[StepRecord]] = {}
+    for r in recs:
+        by_kind.setdefault(r.kind.split(":")[0], []).append(r)
+    lines = [
+        "## Where the time goes",
+        "",
+        "| step | runs | total s | mean s | max peak GPU MiB |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, rs in by_kind.items():
+        tot = sum(r.seconds for r in rs)
+        lines.append(
+            f"| {kind} | {len(rs)} | {tot:.0f} | {tot / len(rs):.1f} | "
+            f"{max(r.peak_gpu_mib for r in rs):.0f} |"
+        )
+    lines += [
+        "",
+        "Distillation per method and IPC (mean over seeds):",
+        "",
+        "| method | IPC | mean s | peak GPU MiB |",
+        "|---|---|---|---|",
+    ]
+    dist: dict[tuple[str, int], list[StepRecord]] = {}
+    for r in recs:
+        if r.kind.startswith("distill:"):
+            dist.setdefault((r.kind.split(":", 1)[1], int(r.metrics.get("ipc", 0))), []).append(r)
+    for (name, ipc), rs in sorted(dist.items()):
+        lines.append(
+            f"| {name} | {ipc} | {sum(r.seconds for r in rs) / len(rs):.1f} | "
+            f"{max(r.peak_gpu_mib for r in rs):.0f} |"
+        )
+    reused = sum(r.reused for r in recs)
+    if reused:
+        lines += [
+            "",
+            f"{reused} of {len(recs)} steps were reused from an earlier run of the "
+            "same command (their times are from that run).",
+        ]
+    return [*lines, ""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", help="benchmark YAML (benchmarks/*.yaml)")
+    ap.add_argument("--data", help="dataset root (overrides dataset.root)")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+    ap.add_argument("--work", default="results/benchmark", help="step outputs (resumable)")
+    ap.add_argument("--out", required=True, help="the Markdown page to write")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--only", nargs="*", help="methods to run (default: all)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = load_bench_config(args.config, args.params, args.schema, args.data)
+    work = Path(args.work) / Path(args.config).stem
+    bench = Benchmark(cfg, work, args.device)
+    command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    t0 = time.perf_counter()
+    bench.run(args.only)
+    write_page(bench, args.out, command=command, wall=time.perf_counter() - t0)
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,243 @@
+"""The one-command benchmark (tsgd.benchmark) on a tiny generated dataset: every method
+kind, hard and soft evaluations, the full-set upper bound, the page, and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tsgd.benchmark import (
+    BenchError,
+    Benchmark,
+    Cell,
+    Figure,
+    Run,
+    cells,
+    load_bench_config,
+    write_page,
+)
+from tsgd.data.synthetic import generate_synthetic_dataset
+
+pytestmark = pytest.mark.workflow
+
+TINY_BENCH = {
+    "params": {
+        "dataset": {"name": "tiny", "source": "folder", "val_groups": ["g01"]},
+        "preprocess": {"frames": 8, "gap": 1, "resize": [20, 20]},
+        "clip": {"frames": 4, "crop": 16},
+        "teacher": {"widths": [4, 8, 8], "epochs": 2, "batch_size": 4, "test_passes": 1},
+        "dm": {"iterations": 2, "real_per_class": 2, "widths": [4, 8, 8]},
+        "evaluate": {"widths": [4, 8, 8], "epochs": 2, "test_passes": 1},
+    },
+    "bench": {
+        "title": "tiny",
+        "ipc": [1],
+        "seeds": [0, 1],
+        "students": ["convnet3d"],
+        "evals": {"hard": {"labels": "hard"}, "soft": {"labels": "soft", "tsgfa": True}},
+        "methods": {
+            "random": {"kind": "random"},
+            "herding": {"kind": "herding"},
+            "dm": {"kind": "dm"},
+            "tsgd": {"kind": "tsgd", "distill": {"iterations": 2, "mosaic_grid": 2}},
+            "tsgd_off": {
+                "kind": "tsgd",
+                "distill": {"iterations": 2, "tsgf": False, "window_pick": "random"},
+            },
+            "full": {"kind": "full"},
+        },
+        "baselines": ["random", "herding", "dm"],
+        "tsgf_off": "tsgd_off",
+        "full": {"epochs": 1, "batch_size": 4},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tinyvideos")
+    generate_synthetic_dataset(
+        root, classes=3, groups=4, test_groups=1, videos_per_group=2, frames=8, size=32
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory, tiny_data, repo_root):
+    tmp = tmp_path_factory.mktemp("bench")
+    cfg_path = tmp / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(TINY_BENCH))
+    cfg = load_bench_config(
+        cfg_path,
+        repo_root / "params.yaml",
+        repo_root / "workflow/schemas/params.schema.yaml",
+        str(tiny_data),
+    )
+    bench = Benchmark(cfg, tmp / "work", "cpu")
+    bench.run()
+    page = write_page(bench, tmp / "results.md", command="python benchmarks/results.py", wall=1.0)
+    return cfg, bench, page, tmp
+
+
+def test_every_method_and_evaluation_ran(bench_run):
+    cfg, bench, page, _ = bench_run
+    seen = {(r.method, r.eval) for r in bench.runs}
+    assert seen == {(m, e) for m in cfg.methods for e in ("hard", "soft")}
+    assert len(bench.runs) == len(cfg.methods) * 2 * 2  # x evals x seeds
+    assert all(0 <= r.top1 <= 100 for r in bench.runs)
+    assert {r.ipc for r in bench.runs if r.method == "full"} == {None}
+    kinds = {r.kind.split(":")[0] for r in bench.steps.records}
+    assert kinds == {"preprocess", "teacher", "saliency", "distill", "evaluate"}
+
+
+def test_page_has_the_tables_figures_and_costs(bench_run):
+    _, bench, page, tmp = bench_run
+    assert (tmp / "results.md").read_text() == page
+    assert "## hard: hard labels" in page and "## soft: soft labels, TSGFA" in page
+    assert "| full (every training clip) |" in page
+    assert "## Figures of merit" in page and "TSGF on vs off" in page
+    assert "## Where the time goes" in page and "| distill |" in page
+    assert "python benchmarks/results.py" in page
+    assert "split by group" in page and "['g01']" in page
+    # one row per method in each table, with mean ± std over the two seeds
+    hard = page.split("## hard")[1].split("## soft")[0]
+    for name in ("random", "herding", "dm", "tsgd", "tsgd_off"):
+        assert f"| {name} | " in hard
+
+
+def test_a_second_run_reuses_every_step(bench_run, repo_root):
+    cfg, bench, _, tmp = bench_run
+    again = Benchmark(cfg, tmp / "work", "cpu")
+    again.run()
+    assert all(r.reused for r in again.steps.records)
+    assert sorted((r.method, r.eval, r.seed, r.top1) for r in again.runs) == sorted(
+        (r.method, r.eval, r.seed, r.top1) for r in bench.runs
+    )
+
+
+def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_data, repo_root):
+    _, _, _, tmp = bench_run
+    changed = json.loads(json.dumps(TINY_BENCH))
+    changed["bench"]["methods"]["tsgd"]["distill"]["mosaic_grid"] = 1
+    path = tmp / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    cfg = load_bench_config(
+        path,
+        repo_root / "params.yaml",
+        repo_root / "workflow/schemas/params.schema.yaml",
+        str(tiny_data),
+    )
+    b = Benchmark(cfg, tmp / "work", "cpu")
+    b.run(only=["tsgd", "random"])
+    fresh = {r.kind for r in b.steps.records if not r.reused}
+    assert fresh == {"distill:tsgd", "evaluate:convnet3d"}
+    assert {r.method for r in b.runs} == {"tsgd", "random"}
+
+
+@pytest.mark.parametrize(
+    ("patch", "match"),
+    [
+        ({"bench": {"methods": {"x": {"kind": "magic"}}}}, "kind"),
+        ({"bench": {"methods": {"x": {"kind": "tsgd", "evaluate": {}}}}}, "override"),
+        ({"bench": {"methods": {"x": {"kind": "tsgd", "distill": {"lr": -1}}}}}, "distill.lr"),
+        ({"bench": {"evals": {"h": {"labels": "fuzzy"}}}}, "labels"),
+        ({"bench": {"students": ["resnet9000"]}}, "unknown student"),
+        ({"bench": {"baselines": ["nope"]}}, "nope"),
+        ({"bench": {"colour": "red"}}, "unknown keys"),
+    ],
+)
+def test_bad_configs_fail_before_any_work(tmp_path, repo_root, patch, match):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    for k, v in patch["bench"].items():
+        if k == "methods":
+            raw["bench"]["methods"].update(v)
+        else:
+            raw["bench"][k] = v
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises((BenchError, ValueError), match=match):
+        load_bench_config(
+            path,
+            repo_root / "params.yaml",
+            repo_root / "workflow/schemas/params.schema.yaml",
+            str(tmp_path),
+        )
+
+
+def test_cells_count_collapsed_runs_and_figures_need_margin_and_std():
+    runs = [Run("tsgd", 1, "s", "hard", i, v, False, "", 1.0) for i, v in enumerate([40, 44, 42])]
+    runs += [Run("random", 1, "s", "hard", 0, 30.0, False, "", 1.0)]
+    runs += [Run("random", 1, "s", "hard", 1, 11.1, True, "stuck at chance", 1.0)]
+    runs += [Run("random", 1, "s", "hard", 2, 34.0, False, "", 1.0)]
+    table = cells(runs)
+    t, r = table[("tsgd", 1, "s", "hard")], table[("random", 1, "s", "hard")]
+    assert (t.mean, t.std, t.runs, t.collapsed) == (42.0, 2.0, 3, 0)
+    assert (r.mean, r.runs, r.collapsed) == (32.0, 3, 1)  # the collapsed run is not averaged
+    assert "1 of 3 collapsed" in r.text()
+    assert Figure("x", t, "random", r, 5.0).passed  # +10 > 5 and > max std (2.83)
+    noisy = Cell(42.0, 12.0, 3, 0, [0, 1, 2])
+    assert not Figure("x", noisy, "random", r, 5.0).passed  # +10 but std 12
+    assert not Figure("x", t, "random", Cell(38.0, 1.0, 3, 0, [0]), 5.0).passed  # +4 < 5
+
+
+def test_extends_merges_onto_another_config(tmp_path, repo_root, tiny_data):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BENCH))
+    child = {
+        "extends": "base.yaml",
+        "params": {"evaluate": {"epochs": 7}},
+        "bench": {
+            "eval_split": "val",
+            "methods": {"random": {"kind": "random"}},
+            "baselines": ["random"],
+            "tsgd": "random",
+            "tsgf_off": "",
+        },
+    }
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    cfg = load_bench_config(
+        tmp_path / "child.yaml",
+        repo_root / "params.yaml",
+        repo_root / "workflow/schemas/params.schema.yaml",
+        str(tiny_data),
+    )
+    assert cfg.params["evaluate"]["epochs"] == 7
+    assert cfg.params["evaluate"]["widths"] == [4, 8, 8]  # kept from the base
+    assert cfg.eval_split == "val" and list(cfg.methods) == ["random"]
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": "loop.yaml"}))
+    with pytest.raises(BenchError, match="extends itself"):
+        load_bench_config(
+            tmp_path / "loop.yaml",
+            repo_root / "params.yaml",
+            repo_root / "workflow/schemas/params.schema.yaml",
+            None,
+        )
+
+
+def test_group_seeds_trains_a_cells_seeds_together(tmp_path, repo_root, tiny_data, bench_run):
+    _, _, _, tmp = bench_run
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"]["group_seeds"] = True
+    raw["bench"]["evals"] = {"soft": {"labels": "soft", "tsgfa": True}}
+    path = tmp_path / "grouped.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_bench_config(
+        path,
+        repo_root / "params.yaml",
+        repo_root / "workflow/schemas/params.schema.yaml",
+        str(tiny_data),
+    )
+    b = Benchmark(cfg, tmp / "work", "cpu")  # shares the sets with the first run
+    b.run(only=["random", "full"])
+    evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
+    assert len(evals) == 2 and all(not r.reused for r in evals)
+    assert all(r.metrics["training"] == "grouped" for r in evals)
+    assert all(m["training"] == "grouped" for r in evals for m in r.metrics["runs"])
+    assert sorted((r.method, r.seed) for r in b.runs) == [
+        ("full", 0),
+        ("full", 1),
+        ("random", 0),
+        ("random", 1),
+    ]
+    assert all(r.reused for r in b.steps.records if r.kind.startswith("distill"))
