@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,18 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
-    import torch
+    from tsgd.benchmark import machine_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+    m = machine_info()
+    gpu = m["gpu"] if m["gpu"] != "none" else "no GPU"
+    return f"{m['cpu']}, {gpu}; Python {m['python']}, torch {m['torch']}"
 
 
 def main() -> int:

@@ -17,7 +17,9 @@ The configuration (YAML) has two sections:
     ``methods`` (name -> ``kind`` + per-section overrides), ``ipc``, ``seeds``,
     ``students``, ``evals`` (name -> evaluation overrides such as ``labels`` and ``tsgfa``),
     ``eval_split``, ``full`` (evaluation overrides for the full-training-set runs),
-    ``cross_arch`` (a smaller matrix over more students), ``baselines``, ``tsgd`` and
+    ``cross_arch`` and ``extra`` (smaller matrices: ``students``, ``ipc``, ``evals``,
+    ``methods``; e.g. more students, or an ablation's evaluation on a few methods),
+    ``main_evals`` (the evaluations of the main matrix; default all), ``baselines``, ``tsgd`` and
     ``tsgf_off`` (which methods the figures compare), ``group_seeds`` (train a cell's seeds
     together as one batched model: pays on a GPU, where one small student leaves it idle).
 """
@@ -42,6 +44,7 @@ from typing import Any
 import yaml
 
 from tsgd.config import validate_params
+from tsgd.evaluate.aggregate import mean_std
 from tsgd.io.atomic import read_json, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,8 @@ class BenchConfig:
     eval_split: str = "test"
     full: dict[str, Any] = field(default_factory=dict)
     cross_arch: dict[str, Any] = field(default_factory=dict)
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    main_evals: list[str] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
     tsgd: str = "tsgd"
     tsgf_off: str = ""
@@ -183,6 +188,8 @@ def load_bench_config(
         eval_split=str(b.pop("eval_split", "test")),
         full=full,
         cross_arch=dict(b.pop("cross_arch", None) or {}),
+        extra=[dict(m) for m in (b.pop("extra", None) or [])],
+        main_evals=list(b.pop("main_evals", None) or evals),
         baselines=list(b.pop("baselines", [])),
         tsgd=str(b.pop("tsgd", "tsgd")),
         tsgf_off=str(b.pop("tsgf_off", "")),
@@ -198,7 +205,18 @@ def load_bench_config(
         raise BenchError("bench.eval_split must be test or val")
     from tsgd.models.registry import MODELS
 
-    for s in [*cfg.students, *cfg.cross_arch.get("students", [])]:
+    for i, m in enumerate([cfg.cross_arch, *cfg.extra, {"evals": cfg.main_evals}]):
+        for ev in m.get("evals", []):
+            if ev not in evals:
+                raise BenchError(f"matrix {i} names evaluation {ev!r}, not in bench.evals")
+        for name in m.get("methods", []):
+            if name not in methods:
+                raise BenchError(f"matrix {i} names method {name!r}, not in bench.methods")
+    for s in [
+        *cfg.students,
+        *cfg.cross_arch.get("students", []),
+        *(x for m in cfg.extra for x in m.get("students", [])),
+    ]:
         if s not in MODELS:
             raise BenchError(f"unknown student {s!r}; available: {sorted(MODELS)}")
     return cfg
@@ -272,6 +290,8 @@ class Steps:
             folder.name, kind, seconds, peak, "cuda" if cuda else "cpu", _jsonable(metrics)
         )
         write_json(done, {k: v for k, v in rec.__dict__.items() if k != "reused"})
+        for ck in folder.glob("*.ckpt*"):  # resumable state is not needed once done
+            ck.unlink()
         log.info("%s %s: %.1f s, peak GPU %.0f MiB", kind, folder.name, seconds, peak)
         self.records.append(rec)
         return rec
@@ -448,6 +468,9 @@ class Benchmark:
             "dataset": mp["dataset"]["name"],
         }
 
+        # TSGD's saliency is its own (shared, timed) step, not part of each set's time
+        sal_path = self.saliency(cache, mp["saliency"]) if method.kind == "tsgd" else None
+
         def body(out: Path) -> dict[str, Any]:
             path = out / "set.safetensors"
             if method.kind == "random":
@@ -477,7 +500,6 @@ class Benchmark:
                     **dm,
                 )
             d = mp["distill"]
-            sal_path = self.saliency(cache, mp["saliency"])
             synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
             synthesis = SynthesisConfig(saliency=mp["saliency"], **{k: d[k] for k in synth_keys})
             return make_tsgd_set(
@@ -609,17 +631,17 @@ class Benchmark:
         cache = self.preprocess()
         teacher = self.teacher(cache)
         self.saliency(cache, cfg.params["saliency"])
-        matrix = [(cfg.students, cfg.ipc, list(cfg.evals), list(cfg.methods))]
-        ca = cfg.cross_arch
-        if ca:
-            matrix.append(
-                (
-                    ca.get("students", []),
-                    ca.get("ipc", cfg.ipc),
-                    ca.get("evals", list(cfg.evals)),
-                    ca.get("methods", list(cfg.methods)),
+        matrix = [(cfg.students, cfg.ipc, cfg.main_evals, list(cfg.methods))]
+        for ca in [cfg.cross_arch, *cfg.extra]:
+            if ca:
+                matrix.append(
+                    (
+                        ca.get("students", cfg.students),
+                        ca.get("ipc", cfg.ipc),
+                        ca.get("evals", cfg.main_evals),
+                        ca.get("methods", list(cfg.methods)),
+                    )
                 )
-            )
         for students, ipcs, evals, names in matrix:
             for name in names:
                 if name not in keep:
@@ -636,16 +658,6 @@ class Benchmark:
 
 
 # ----------------------------------------------------------------------------- the page
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    if not values:
-        return float("nan"), float("nan")
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
 @dataclass
@@ -728,7 +740,7 @@ def figures(cfg: BenchConfig, table: dict[tuple[str, int | None, str, str], Cell
     return out
 
 
-def _machine() -> dict[str, str]:
+def machine_info() -> dict[str, str]:
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -767,7 +779,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
     """Write the Markdown page: tables per evaluation, figures, costs, collapsed runs."""
     cfg = bench.cfg
     table = cells(bench.runs)
-    mach = _machine()
+    mach = machine_info()
     p = cfg.params
     ds = p["dataset"]
     pre_rec = next((r for r in bench.steps.records if r.kind == "preprocess"), None)
@@ -911,6 +923,18 @@ def _cost_lines(bench: Benchmark) -> list[str]:
             f"| {name} | {ipc} | {sum(r.seconds for r in rs) / len(rs):.1f} | "
             f"{max(r.peak_gpu_mib for r in rs):.0f} |"
         )
+    tsgd_name = bench.cfg.tsgd
+    for ipc in sorted({i for (_, i) in dist}):
+        t, d = dist.get((tsgd_name, ipc)), dist.get(("dm", ipc))
+        if t and d:
+            ts = sum(r.seconds for r in t) / len(t)
+            ds = sum(r.seconds for r in d) / len(d)
+            lines += [
+                "",
+                f"IPC {ipc}: {tsgd_name} takes {ts:.1f} s per set, DM {ds:.1f} s: "
+                f"**{ts / ds:.3f}** of DM's wall time (peak GPU "
+                f"{max(r.peak_gpu_mib for r in t):.0f} vs {max(r.peak_gpu_mib for r in d):.0f} MiB).",
+            ]
     reused = sum(r.reused for r in recs)
     if reused:
         lines += [
@@ -918,6 +942,18 @@ def _cost_lines(bench: Benchmark) -> list[str]:
             f"{reused} of {len(recs)} steps were reused from an earlier run of the "
             "same command (their times are from that run).",
         ]
+    lines += [
+        "",
+        "<details><summary>Every step</summary>",
+        "",
+        "| step | folder | s | peak GPU MiB | device |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.kind} | {r.name} | {r.seconds:.1f} | {r.peak_gpu_mib:.0f} | {r.device} |"
+        for r in recs
+    ]
+    lines += ["", "</details>"]
     return [*lines, ""]
 
 
@@ -929,14 +965,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="dataset root (overrides dataset.root)")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
-    ap.add_argument("--work", default="results/benchmark", help="step outputs (resumable)")
+    ap.add_argument(
+        "--work",
+        help="folder of the step outputs (resumable; default results/benchmark/<config name>;"
+        " configs sharing one reuse each other's steps)",
+    )
     ap.add_argument("--out", required=True, help="the Markdown page to write")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--only", nargs="*", help="methods to run (default: all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = load_bench_config(args.config, args.params, args.schema, args.data)
-    work = Path(args.work) / Path(args.config).stem
+    work = Path(args.work) if args.work else Path("results/benchmark") / Path(args.config).stem
     bench = Benchmark(cfg, work, args.device)
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     t0 = time.perf_counter()

@@ -140,7 +140,7 @@ def _seq_and_grouped(cfg, seeds, x_of_seed, labels, **kw):
             generator=torch.Generator().manual_seed(s),
             progress=False,
         )
-        for m, s in zip(seq, seeds)
+        for m, s in zip(seq, seeds, strict=True)
     ]
     grouped = [make(s) for s in seeds]
     grp_res = train_classifiers_grouped(
@@ -163,8 +163,8 @@ def test_grouped_training_equals_training_one_by_one(opt):
     # (no InstanceNorm here: it gives the conv biases an exactly-zero gradient, which Adam
     # turns into steps of float noise that differ between any two convolution kernels)
     seq, seq_res, grouped, grp_res = _seq_and_grouped(cfg, [0, 1, 2], lambda s: x + 0.1 * s, labels)
-    for a, b, ra, rb in zip(seq, grouped, seq_res, grp_res):
-        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for a, b, ra, rb in zip(seq, grouped, seq_res, grp_res, strict=True):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.allclose(pa, pb, atol=1e-4, rtol=1e-3), name
         assert [h["acc"] for h in ra.history] == [h["acc"] for h in rb.history]
         assert [h["loss"] for h in ra.history] == pytest.approx(
@@ -185,7 +185,7 @@ def test_grouped_training_isolates_a_diverging_model_and_resumes(tmp_path):
         cfg, [0, 1], lambda s: x * blow.get(s, 1.0), labels
     )
     assert [r.diverged for r in grp_res] == [False, True]
-    for pa, pb in zip(seq[0].parameters(), grouped[0].parameters()):
+    for pa, pb in zip(seq[0].parameters(), grouped[0].parameters(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-4, rtol=1e-3)  # seed 0 unaffected
     # interrupted after epoch 2 of 3 and resumed: the same result as uninterrupted
     ck = tmp_path / "g.ckpt"
@@ -221,8 +221,8 @@ def test_grouped_training_isolates_a_diverging_model_and_resumes(tmp_path):
     resumed = fresh()
     res = run(longer, resumed)
     assert len(res[0].history) == 3
-    for a, b in zip(straight, resumed):
-        for pa, pb in zip(a.parameters(), b.parameters()):
+    for a, b in zip(straight, resumed, strict=True):
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
             assert torch.allclose(pa, pb, atol=1e-5)
 
 

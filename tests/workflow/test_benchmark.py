@@ -90,6 +90,7 @@ def test_every_method_and_evaluation_ran(bench_run):
     assert {r.ipc for r in bench.runs if r.method == "full"} == {None}
     kinds = {r.kind.split(":")[0] for r in bench.steps.records}
     assert kinds == {"preprocess", "teacher", "saliency", "distill", "evaluate"}
+    assert not list(bench.work.rglob("*.ckpt*"))  # finished steps keep no resumable state
 
 
 def test_page_has_the_tables_figures_and_costs(bench_run):
@@ -146,6 +147,8 @@ def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_da
         ({"bench": {"students": ["resnet9000"]}}, "unknown student"),
         ({"bench": {"baselines": ["nope"]}}, "nope"),
         ({"bench": {"colour": "red"}}, "unknown keys"),
+        ({"bench": {"extra": [{"evals": ["nope"]}]}}, "evaluation 'nope'"),
+        ({"bench": {"extra": [{"methods": ["nope"]}]}}, "method 'nope'"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, repo_root, patch, match):

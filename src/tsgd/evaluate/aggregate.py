@@ -26,7 +26,8 @@ COLUMNS = [
 ]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value; NaN for none)."""
     if not values:
         return float("nan"), float("nan")
     m = sum(values) / len(values)
@@ -45,7 +46,7 @@ def summarize(metric_files: Iterable[str | Path]) -> list[dict[str, Any]]:
     rows = []
     for (method, ipc, student, labels), runs in sorted(groups.items()):
         ok = [100 * r["test_top1"] for r in runs if not r["collapsed"]]
-        mean, std = _mean_std(ok)
+        mean, std = mean_std(ok)
         rows.append(
             {
                 "method": method,
