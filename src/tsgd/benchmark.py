@@ -806,12 +806,14 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
     if teach:
         lines.append(
             f"- Teacher {p['teacher']['model']} (widths {p['teacher']['widths']}, "
-            f"{p['teacher']['epochs']} epochs): test top-1 "
+            f"{p['teacher']['epochs']} epochs): top-1 on the test groups "
             f"{100 * float(teach.metrics.get('test_top1', float('nan'))):.1f} %."
         )
     lines.append(
         f"- Seeds {cfg.seeds} ({len(cfg.seeds)} runs per cell; set seed = student seed); "
-        f"whole run {wall / 60:.1f} min wall time."
+        f"this command ran {wall / 60:.1f} min; its steps took "
+        f"{sum(r.seconds for r in bench.steps.records) / 60:.1f} min in all when they ran "
+        "(steps reused from an earlier run of the same command count with their first time)."
     )
     lines.append("")
     ev_desc = {name: _eval_kwargs(p, ev) for name, ev in cfg.evals.items()}
