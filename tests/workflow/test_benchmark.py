@@ -55,6 +55,15 @@ TINY_BENCH = {
 }
 
 
+def _load(path, repo_root, data_root):
+    return load_bench_config(
+        path,
+        repo_root / "params.yaml",
+        repo_root / "workflow/schemas/params.schema.yaml",
+        data_root,
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("tinyvideos")
@@ -69,12 +78,7 @@ def bench_run(tmp_path_factory, tiny_data, repo_root):
     tmp = tmp_path_factory.mktemp("bench")
     cfg_path = tmp / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(TINY_BENCH))
-    cfg = load_bench_config(
-        cfg_path,
-        repo_root / "params.yaml",
-        repo_root / "workflow/schemas/params.schema.yaml",
-        str(tiny_data),
-    )
+    cfg = _load(cfg_path, repo_root, str(tiny_data))
     bench = Benchmark(cfg, tmp / "work", "cpu")
     bench.run()
     page = write_page(bench, tmp / "results.md", command="python benchmarks/results.py", wall=1.0)
@@ -124,12 +128,7 @@ def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_da
     changed["bench"]["methods"]["tsgd"]["distill"]["mosaic_grid"] = 1
     path = tmp / "changed.yaml"
     path.write_text(yaml.safe_dump(changed))
-    cfg = load_bench_config(
-        path,
-        repo_root / "params.yaml",
-        repo_root / "workflow/schemas/params.schema.yaml",
-        str(tiny_data),
-    )
+    cfg = _load(path, repo_root, str(tiny_data))
     b = Benchmark(cfg, tmp / "work", "cpu")
     b.run(only=["tsgd", "random"])
     fresh = {r.kind for r in b.steps.records if not r.reused}
@@ -161,12 +160,7 @@ def test_bad_configs_fail_before_any_work(tmp_path, repo_root, patch, match):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises((BenchError, ValueError), match=match):
-        load_bench_config(
-            path,
-            repo_root / "params.yaml",
-            repo_root / "workflow/schemas/params.schema.yaml",
-            str(tmp_path),
-        )
+        _load(path, repo_root, str(tmp_path))
 
 
 def test_cells_count_collapsed_runs_and_figures_need_margin_and_std():
@@ -199,23 +193,13 @@ def test_extends_merges_onto_another_config(tmp_path, repo_root, tiny_data):
         },
     }
     (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
-    cfg = load_bench_config(
-        tmp_path / "child.yaml",
-        repo_root / "params.yaml",
-        repo_root / "workflow/schemas/params.schema.yaml",
-        str(tiny_data),
-    )
+    cfg = _load(tmp_path / "child.yaml", repo_root, str(tiny_data))
     assert cfg.params["evaluate"]["epochs"] == 7
     assert cfg.params["evaluate"]["widths"] == [4, 8, 8]  # kept from the base
     assert cfg.eval_split == "val" and list(cfg.methods) == ["random"]
     (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": "loop.yaml"}))
     with pytest.raises(BenchError, match="extends itself"):
-        load_bench_config(
-            tmp_path / "loop.yaml",
-            repo_root / "params.yaml",
-            repo_root / "workflow/schemas/params.schema.yaml",
-            None,
-        )
+        _load(tmp_path / "loop.yaml", repo_root, None)
 
 
 def test_group_seeds_trains_a_cells_seeds_together(tmp_path, repo_root, tiny_data, bench_run):
@@ -225,12 +209,7 @@ def test_group_seeds_trains_a_cells_seeds_together(tmp_path, repo_root, tiny_dat
     raw["bench"]["evals"] = {"soft": {"labels": "soft", "tsgfa": True}}
     path = tmp_path / "grouped.yaml"
     path.write_text(yaml.safe_dump(raw))
-    cfg = load_bench_config(
-        path,
-        repo_root / "params.yaml",
-        repo_root / "workflow/schemas/params.schema.yaml",
-        str(tiny_data),
-    )
+    cfg = _load(path, repo_root, str(tiny_data))
     b = Benchmark(cfg, tmp / "work", "cpu")  # shares the sets with the first run
     b.run(only=["random", "full"])
     evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
