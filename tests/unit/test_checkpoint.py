@@ -232,3 +232,39 @@ def test_save_is_atomic(tmp_path):
         model=net,
     )
     assert [p.name for p in tmp_path.iterdir()] == ["x.ckpt"]
+
+
+@pytest.mark.parametrize("pick", ["spread", "cluster"])
+def test_spread_and_cluster_picks_take_distinct_videos_per_class(
+    cache, tmp_path, tiny_teacher, pick
+):
+    """``spread`` takes one video per group before a second from any group; ``cluster``
+    one video per k-means cluster: with 2 picks per class, never the same video twice."""
+    import json
+
+    from tsgd.io.clipcache import load_split
+
+    teacher = tmp_path / "teacher" / "teacher.safetensors"
+    train_teacher(cache, teacher, **{**tiny_teacher, "epochs": 1})
+    sal = tmp_path / "saliency" / "saliency.safetensors"
+    sal_kw = {"k": 1, "window": "uniform", "sigma": 1.0, "eps": 1e-6}
+    sal_kw |= {"motion_compensation": "none", "max_shift": 2}
+    compute_cache_saliency(cache, sal, clip_frames=4, device="cpu", **sal_kw)
+    out = tmp_path / pick / "set.safetensors"
+    make_tsgd_set(
+        cache, teacher, sal, out, ipc=1, seed=3, frames=4, crop=16, init="real",
+        init_pick=pick, temporal_pieces=2, device="cpu",
+        synthesis=SynthesisConfig(iterations=0, saliency=sal_kw),
+    )  # fmt: skip
+    meta = json.loads((out.parent / "meta.json").read_text())
+    data = load_split(cache, "train")
+    group = dict(zip(data.paths, data.groups, strict=True))
+    label = dict(zip(data.paths, data.labels.tolist(), strict=True))
+    src = meta["source_videos"]
+    assert len(src) == 3 * 2  # 3 classes x IPC 1 x 2 stitched pieces
+    for c in range(3):
+        pair = src[2 * c : 2 * c + 2]
+        assert [label[p] for p in pair] == [c, c]
+        assert pair[0] != pair[1]
+        if pick == "spread":
+            assert group[pair[0]] != group[pair[1]]

@@ -209,3 +209,34 @@ def test_spread_over_groups_keeps_ranking_within_groups():
     groups = ["a", "a", "b", "a", "c"]
     assert spread_over_groups(order, groups).tolist() == [10, 12, 14, 11, 13]
     assert spread_over_groups(order, [None] * 5).tolist() == order.tolist()
+
+
+def test_kmeans_finds_separated_clusters_and_best_member_of_each():
+    import numpy as np
+
+    from tsgd.distill.sets import best_per_cluster, kmeans
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat(
+        [torch.randn(10, 4, generator=g) * 0.1 + 5, torch.randn(6, 4, generator=g) * 0.1 - 5]
+    )
+    x = torch.cat([x, torch.randn(3, 4, generator=g) * 0.1])
+    assign = kmeans(x, 3, np.random.default_rng(0))
+    # the three blobs are three clusters, whatever their ids
+    assert len(set(assign[:10])) == len(set(assign[10:16])) == len(set(assign[16:])) == 1
+    assert len(set(assign.tolist())) == 3
+    score = torch.zeros(19)
+    score[[4, 12, 17]] = 1.0
+    assert best_per_cluster(assign, score).tolist() == [4, 12, 17]  # largest cluster first
+    with pytest.raises(ValueError, match="k=4"):
+        kmeans(x[:3], 4, np.random.default_rng(0))
+
+
+def test_kmeans_keeps_every_cluster_non_empty():
+    import numpy as np
+
+    from tsgd.distill.sets import kmeans
+
+    x = torch.zeros(5, 2)  # all rows identical: Lloyd's step would empty all but one centre
+    assign = kmeans(x, 5, np.random.default_rng(1))
+    assert sorted(assign.tolist()) == [0, 1, 2, 3, 4]

@@ -251,6 +251,63 @@ def _true_class_prob(
     return torch.cat(probs).gather(1, labels.view(-1, 1)).view(-1)
 
 
+@torch.no_grad()
+def _embed(model: torch.nn.Module, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """L2-normalised ``model.embed`` features ``[N, D]`` (CPU, float64) of clips ``x``."""
+    embed = getattr(model, "embed", None)
+    if not callable(embed):
+        raise ValueError(f"{type(model).__name__} has no embed(x) method to cluster features")
+    out = [embed(x[i : i + batch]).flatten(1) for i in range(0, x.shape[0], batch)]
+    return F.normalize(torch.cat(out).double(), dim=1).cpu()
+
+
+def kmeans(x: torch.Tensor, k: int, rng: np.random.Generator, iterations: int = 50) -> np.ndarray:
+    """Cluster the rows of ``x: [N, D]`` into ``k`` groups (k-means++ seeding from ``rng``,
+    then Lloyd's iterations until the assignment stops changing). Returns int64 ``[N]`` in
+    ``0..k-1``; every cluster keeps at least one row (an emptied centre takes the row
+    farthest from its own centre)."""
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} must be in 1..{n}")
+    x = x.double()
+    centres = [int(rng.integers(n))]
+    for _ in range(1, k):
+        d = torch.cdist(x, x[centres]).min(1).values.pow(2).numpy()
+        total = d.sum()
+        nxt = int(rng.choice(n, p=d / total)) if total > 0 else int(rng.integers(n))
+        centres.append(nxt)
+    c = x[centres].clone()
+    assign = torch.full((n,), -1, dtype=torch.long)
+    for _ in range(iterations):
+        dist = torch.cdist(x, c)
+        new = dist.argmin(1)
+        fit = dist.gather(1, new.view(-1, 1)).view(-1)
+        for j in range(k):  # refill an empty cluster with the worst-fitted row of a shared one
+            if not bool((new == j).any()):
+                sizes = torch.bincount(new, minlength=k)
+                far = int(torch.where(sizes[new] > 1, fit, -1.0).argmax())
+                new[far] = j
+                fit[far] = -1.0  # a row that founded a cluster stays there
+        if torch.equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            c[j] = x[assign == j].mean(0)
+    return assign.numpy().astype(np.int64)
+
+
+def best_per_cluster(assign: np.ndarray, score: torch.Tensor) -> np.ndarray:
+    """Per cluster, the position of its highest-``score`` member; clusters ordered largest
+    first (ties: lower cluster id). Returns int64 positions into ``assign``."""
+    s = score.double().numpy()
+    ids, sizes = np.unique(assign, return_counts=True)
+    out = []
+    for j in ids[np.lexsort((ids, -sizes))]:
+        members = np.flatnonzero(assign == j)
+        out.append(members[np.argmax(s[members])])
+    return np.asarray(out, dtype=np.int64)
+
+
 def make_tsgd_set(
     cache_dir: str | Path,
     teacher_path: str | Path,
@@ -281,9 +338,12 @@ def make_tsgd_set(
 
     Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
     dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`) or
-    ``random`` (TSGF off). Which videos: ``init_pick`` ``random``, ``confident`` (per
-    class, the videos whose chosen frames the teacher scores highest for their class) or
-    ``diverse`` (the same ranking, spread over groups: :func:`spread_over_groups`).
+    ``random`` (TSGF off). Which videos: ``init_pick`` ``random``, ``spread`` (random, but
+    one per group before any group gives a second: :func:`spread_over_groups`),
+    ``confident`` (per class, the videos whose chosen frames the teacher scores highest for
+    their class), ``diverse`` (the same ranking, spread over groups) or ``cluster`` (per
+    class, k-means on the teacher's features of the chosen frames into as many clusters as
+    pieces, and the teacher's best-scored video of each cluster, largest cluster first).
     """
     dev = pick_device(device)
     torch.manual_seed(seed)
@@ -307,18 +367,32 @@ def make_tsgd_set(
     pieces = ipc * per_video
     if init_pick == "random":
         idx = np.concatenate([_pick(rng, pool, pieces) for pool in pools])
-    elif init_pick in ("confident", "diverse"):
+    elif init_pick == "spread":
+        idx = np.concatenate(
+            [
+                np.resize(spread_over_groups(order, [data.groups[i] for i in order]), pieces)
+                for order in (rng.permutation(pool) for pool in pools)
+            ]
+        )
+    elif init_pick in ("confident", "diverse", "cluster"):
         picks = []
         for c, pool in enumerate(pools):
             x = _frames(data, pool, chosen[pool], crop, mean, std, dev)
-            p = _true_class_prob(teacher, x, torch.full((pool.size,), c, device=dev))
-            order = pool[torch.argsort(p, descending=True, stable=True).cpu().numpy()]
-            if init_pick == "diverse":
-                order = spread_over_groups(order, [data.groups[i] for i in order])
+            p = _true_class_prob(teacher, x, torch.full((pool.size,), c, device=dev)).cpu()
+            if init_pick == "cluster":
+                feats = _embed(teacher, x)
+                assign = kmeans(feats, min(pieces, pool.size), rng)
+                order = pool[best_per_cluster(assign, p)]
+            else:
+                order = pool[torch.argsort(p, descending=True, stable=True).numpy()]
+                if init_pick == "diverse":
+                    order = spread_over_groups(order, [data.groups[i] for i in order])
             picks.append(np.resize(order, pieces))
         idx = np.concatenate(picks)
     else:
-        raise ValueError(f"unknown init_pick {init_pick!r}; expected random, confident or diverse")
+        raise ValueError(
+            f"unknown init_pick {init_pick!r}; expected random, spread, confident, diverse or cluster"
+        )
     labels = torch.from_numpy(data.labels[idx[::per_video]].astype(np.int64)).to(dev)
     if init == "real":
         w = _frames(data, idx, chosen[idx], crop, mean, std, dev)
