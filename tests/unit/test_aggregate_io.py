@@ -8,13 +8,13 @@ from tsgd.io.atomic import atomic_path, write_json
 from tsgd.io.sets import load_tensors, save_tensors
 
 
-def _metrics(tmp_path, method, seed, top1, collapsed=False):
+def _metrics(tmp_path, method, seed, top1, collapsed=False, ipc=1):
     p = tmp_path / method / f"{seed}.json"
     write_json(
         p,
         {
             "method": method,
-            "ipc": 1,
+            "ipc": ipc,
             "student": "convnet3d",
             "labels": "hard",
             "seed": seed,
@@ -42,6 +42,20 @@ def test_summary_mean_std_and_collapsed_runs(tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert "60.0 ± 10.0" in md and "| 1 |" in md
     assert "tsgd,1,convnet3d,hard,3,0,60.0000" in (tmp_path / "s.csv").read_text()
+
+
+def test_full_training_set_rows_come_last_without_a_budget(tmp_path):
+    files = [_metrics(tmp_path, "full", s, v, ipc=None) for s, v in enumerate([0.8, 0.9])]
+    files += [_metrics(tmp_path, "random", 0, 0.3), _metrics(tmp_path, "tsgd", 0, 0.5)]
+    rows = summarize(files)
+    assert [(r["method"], r["ipc"]) for r in rows] == [("random", 1), ("tsgd", 1), ("full", None)]
+    assert (
+        rows[-1]["mean"] == pytest.approx(85.0)
+        and rows[-1]["delta_vs_random"] != rows[-1]["delta_vs_random"]
+    )
+    write_summary(rows, tmp_path / "s.csv", tmp_path / "s.md")
+    assert "| full | all | convnet3d | hard | 85.0 ± 7.1 |" in (tmp_path / "s.md").read_text()
+    assert "full,,convnet3d,hard,2,0,85.0000" in (tmp_path / "s.csv").read_text()
 
 
 def test_sets_are_verified_before_use(tmp_path):

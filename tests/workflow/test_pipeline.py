@@ -30,7 +30,7 @@ TINY = {
     },
     "preprocess": {"frames": 8, "gap": 1, "resize": [20, 20]},
     "clip": {"frames": 4, "crop": 16},
-    "benchmark": {"seeds": [0, 1]},
+    "benchmark": {"seeds": [0, 1], "full": {"enabled": True, "epochs": 2, "batch_size": 4}},
     "teacher": {
         "widths": [4, 8, 8],
         "epochs": 2,
@@ -90,8 +90,21 @@ def test_all_phases_produce_their_outputs(tiny_run):
         ("tsgd", "soft"),
         ("random", "hard"),
         ("random", "soft"),
+        ("full", "hard"),
+        ("full", "soft"),
     }
     assert all(int(r["runs"]) == 2 for r in rows)
+    # the full training set: no budget, listed last, no delta against a random subset
+    assert [(r["ipc"], r["delta_vs_random"]) for r in rows[-2:]] == [("", "nan"), ("", "nan")]
+    full = json.loads(
+        (tiny_run / "results/evaluate/synthetic/full/convnet3d/soft/seed1/metrics.json").read_text()
+    )
+    assert full["method"] == "full" and full["ipc"] is None and full["seed"] == 1
+    assert 0.0 <= full["test_top1"] <= 1.0
+    assert (
+        "| full | all | convnet3d |"
+        in (tiny_run / "results/evaluate/synthetic/summary.md").read_text()
+    )
     teacher = json.loads((tiny_run / "results/teacher/synthetic/metrics.json").read_text())
     assert 0.0 <= teacher["test_top1"] <= 1.0
     meta = json.loads(
@@ -139,9 +152,9 @@ def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
 def test_every_job_logged_an_mlflow_run(tiny_run):
     db = sqlite3.connect(tiny_run / "mlruns.db")
     runs = db.execute("select run_uuid, name, status, artifact_uri from runs").fetchall()
-    # one pipeline run + generate + preprocess + teacher + saliency + 4 sets + 8 evaluations:
-    # with --cores 4 on sqlite, none is lost to "database is locked"
-    assert len(runs) == 17
+    # one pipeline run + generate + preprocess + teacher + saliency + 4 sets + 8 evaluations
+    # + 4 full-training-set runs: with --cores 4 on sqlite, none is lost to "database is locked"
+    assert len(runs) == 21
     assert {r[2] for r in runs} == {"FINISHED"}
     tags = {}
     for run_id, key, value in db.execute("select run_uuid, key, value from tags"):
@@ -153,10 +166,10 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert all(tags[r[0]]["mlflow.source.git.commit"] for r in runs)
     source = json.loads((tiny_run / "results/data/synthetic/source.json").read_text())
     hashed = [r for r in jobs if tags[r[0]].get("data_sha256") == source["input_sha256"]]
-    assert len(hashed) == 15  # every job after preprocessing wrote the data record
+    assert len(hashed) == 19  # every job after preprocessing wrote the data record
     counts = dict(db.execute("select key, count(*) from tags group by key").fetchall())
-    assert counts["phase"] == 16 and counts["wildcard.seed"] == 12
-    assert counts["wildcard.labels"] == 8
+    assert counts["phase"] == 20 and counts["wildcard.seed"] == 16
+    assert counts["wildcard.labels"] == 12
     params = {k for (k,) in db.execute("select distinct key from params")}
     assert {"lr", "iterations", "beta", "epochs"} <= params
     metrics = {k for (k,) in db.execute("select distinct key from metrics")}
@@ -225,7 +238,7 @@ def test_mlflow_server_serves_the_runs(tiny_run):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
     names = {run["info"]["run_name"] for run in runs}
-    assert len(runs) == 17 and "pipeline synthetic" in names
+    assert len(runs) == 21 and "pipeline synthetic" in names
     assert "teacher/dataset=synthetic" in names
     teacher = next(r for r in runs if r["info"]["run_name"] == "teacher/dataset=synthetic")
     assert any(m["key"] == "test_top1" for m in teacher["data"]["metrics"])

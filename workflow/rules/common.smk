@@ -98,6 +98,7 @@ SET_FILES = {
     "metrics": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/metrics.json",
 }
 EVAL_METRICS = "results/evaluate/{dataset}/{method}/ipc{ipc}/{student}/{labels}/seed{seed}/metrics.json"
+FULL_METRICS = "results/evaluate/{dataset}/full/{student}/{labels}/seed{seed}/metrics.json"
 
 
 def soft_label_teacher(wildcards):
@@ -105,3 +106,16 @@ def soft_label_teacher(wildcards):
     if wildcards.labels == "soft":
         return TEACHER.format(dataset=wildcards.dataset)
     return []
+
+
+def full_metrics(wildcards):
+    """The full-training-set runs, when ``benchmark.full.enabled``."""
+    if not BENCH["full"]["enabled"]:
+        return []
+    return expand(
+        FULL_METRICS,
+        dataset=wildcards.dataset,
+        student=BENCH["students"],
+        labels=BENCH["labels"],
+        seed=BENCH["seeds"],
+    )

@@ -26,6 +26,31 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+rule evaluate_full:
+    input:
+        **CACHE_FILES,
+        teacher=soft_label_teacher,
+    output:
+        metrics=FULL_METRICS,
+    log:
+        "logs/evaluate/{dataset}/full/{student}/{labels}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/full/{student}/{labels}/seed{seed}.tsv"
+    conda:
+        "../envs/tsgd.yaml"
+    resources:
+        gpu=1,
+    params:
+        **config["evaluate"],
+        frames=CLIP["frames"],
+        crop=CLIP["crop"],
+        device=config["device"],
+        saliency=config["saliency"],
+        full=BENCH["full"],
+    script:
+        "../scripts/evaluate_full.py"
+
+
 rule summary:
     input:
         expand(
@@ -37,6 +62,7 @@ rule summary:
             seed=BENCH["seeds"],
             allow_missing=True,
         ),
+        full_metrics,
     output:
         csv="results/evaluate/{dataset}/summary.csv",
         md="results/evaluate/{dataset}/summary.md",

@@ -38,13 +38,17 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def summarize(metric_files: Iterable[str | Path]) -> list[dict[str, Any]]:
     """One row per (method, IPC, student, labels): test top-1 in percent, mean and sample
-    std (ddof=1) over the runs that did not collapse; collapsed runs are counted, not averaged."""
+    std (ddof=1) over the runs that did not collapse; collapsed runs are counted, not averaged.
+    Runs on the full training set (``ipc`` null) come last, with IPC ``None``."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for f in metric_files:
         m = read_json(f)
-        groups[(m["method"], int(m["ipc"]), m["student"], m["labels"])].append(m)
+        ipc = None if m.get("ipc") is None else int(m["ipc"])  # None: the full training set
+        groups[(m["method"], ipc, m["student"], m["labels"])].append(m)
     rows = []
-    for (method, ipc, student, labels), runs in sorted(groups.items()):
+    order = sorted(groups, key=lambda k: (k[1] is None, k[0], k[1] or 0, k[2], k[3]))
+    for method, ipc, student, labels in order:
+        runs = groups[(method, ipc, student, labels)]
         ok = [100 * r["test_top1"] for r in runs if not r["collapsed"]]
         mean, std = mean_std(ok)
         rows.append(
@@ -89,7 +93,7 @@ def write_summary(rows: list[dict[str, Any]], csv_path: str | Path, md_path: str
         acc = f"{_fmt(r['mean'])} ± {_fmt(r['std'])}" if r["mean"] == r["mean"] else "all collapsed"
         delta = _fmt(r["delta_vs_random"]) if r["method"] != "random" else "—"
         lines.append(
-            f"| {r['method']} | {r['ipc']} | {r['student']} | {r['labels']} | {acc} | {delta} "
+            f"| {r['method']} | {'all' if r['ipc'] is None else r['ipc']} | {r['student']} | {r['labels']} | {acc} | {delta} "
             f"| {r['runs']} | {r['collapsed']} | {r['seeds']} |"
         )
     note = (

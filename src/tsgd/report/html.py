@@ -74,12 +74,24 @@ def _plot(path: Path, draw: Any) -> Path:
 def _accuracy_vs_ipc(rows: list[dict[str, str]], path: Path) -> Path:
     def draw(ax: Any) -> None:
         groups: dict[tuple[str, str, str], list[tuple[int, float, float]]] = defaultdict(list)
+        full: list[tuple[str, str, float]] = []
         for r in rows:
             mean = float(r["mean"])
             if mean == mean:
                 std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
+                if r["ipc"] in ("", "None"):  # the full training set: a level, not a point
+                    full.append((r["student"], r["labels"], mean))
+                    continue
                 key = (r["method"], r["student"], r["labels"])
                 groups[key].append((int(r["ipc"]), mean, std))  # percentages already
+        for student, labels, mean in full:
+            ax.axhline(
+                mean,
+                color="grey",
+                lw=1,
+                ls="-" if labels == "hard" else "--",
+                label=f"full training set · {student} · {labels}",
+            )
         for (method, student, labels), pts in sorted(groups.items()):
             pts.sort()
             ax.errorbar(
@@ -97,7 +109,7 @@ def _accuracy_vs_ipc(rows: list[dict[str, str]], path: Path) -> Path:
             ax.set_xlim(min(ipcs) - 0.5, max(ipcs) + 0.5)
         ax.set_xlabel("videos per class (IPC)")
         ax.set_ylabel("test top-1 (%)")
-        if groups:
+        if groups or full:
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no run that did not collapse", ha="center", transform=ax.transAxes)
@@ -178,7 +190,7 @@ def write_report(
         baseline = r["method"] == "random" or delta in ("", "nan")
         delta_txt = "—" if baseline else f"{float(delta):+.1f}"
         parts.append(
-            f"<tr><td class='l'>{e(r['method'])}</td><td>{e(r['ipc'])}</td>"
+            f"<tr><td class='l'>{e(r['method'])}</td><td>{e(r['ipc'] or 'all')}</td>"
             f"<td class='l'>{e(r['student'])}</td><td class='l'>{e(r['labels'])}</td>"
             f"<td>{_fmt(r['mean'], r['std'])}</td><td>{delta_txt}</td>"
             f"<td>{e(r['runs'])}</td><td>{e(r['collapsed'])}</td></tr>"
