@@ -98,7 +98,9 @@ SET_FILES = {
     "metrics": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/metrics.json",
 }
 EVAL_METRICS = "results/evaluate/{dataset}/{method}/ipc{ipc}/{student}/{labels}/seed{seed}/metrics.json"
-FULL_METRICS = "results/evaluate/{dataset}/full/{student}/{labels}/seed{seed}/metrics.json"
+FULL_METRICS = (
+    "results/evaluate/{dataset}/full/{student}/{labels}/seed{seed}/metrics.json"
+)
 
 
 def soft_label_teacher(wildcards):
