@@ -17,7 +17,7 @@ from test_pipeline import TINY, merged  # same directory (pytest puts it on sys.
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = ("teacher", "saliency", "distill_tsgd", "evaluate")
+GPU_RULES = ("teacher", "saliency", "distill_tsgd", "evaluate", "evaluate_full")
 
 
 def _cluster_up() -> bool:
@@ -83,7 +83,7 @@ def test_tiny_pipeline_through_slurm_equals_a_local_run(tmp_path, repo_root):
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-5000:]
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    assert len(submitted) == 18  # every job but `all`, which has nothing to run
+    assert len(submitted) == 22  # every job but `all`, which has nothing to run
     rules_seen = set()
     for job_id in submitted:
         job = _job(job_id)
