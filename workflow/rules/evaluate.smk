@@ -41,12 +41,13 @@ rule evaluate_full:
     resources:
         gpu=1,
     params:
-        **config["evaluate"],
+        **{k: v for k, v in config["evaluate"].items() if k not in ("epochs", "batch_size")},
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],
         saliency=config["saliency"],
-        full=BENCH["full"],
+        epochs=BENCH["full"]["epochs"],
+        batch_size=BENCH["full"]["batch_size"],
     script:
         "../scripts/evaluate_full.py"
 

@@ -5,9 +5,7 @@ from pathlib import Path
 from tsgd.evaluate.students import evaluate_full
 from tsgd.jobs import checkpoint_path, run_rule
 
-params = dict(snakemake.params.items())
-full = params.pop("full")
-params.update(epochs=full["epochs"], batch_size=full["batch_size"])
+params = dict(snakemake.params.items())  # epochs, batch size: benchmark.full
 w = snakemake.wildcards
 teacher = snakemake.input.get("teacher") or None
 checkpoint = checkpoint_path(snakemake.output.metrics, params, snakemake.input)

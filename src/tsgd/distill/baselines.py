@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tsgd.data.transforms import seeded_generator, to_float_clips
-from tsgd.distill.sets import _per_class, _set_meta, _windows, random_picks
+from tsgd.distill.sets import _embedder, _per_class, _set_meta, _windows, random_picks
 from tsgd.engine import pick_device
 from tsgd.io.checkpoint import load_training_state, save_training_state
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
@@ -118,13 +118,6 @@ def _check_clip(data: ClipSplit, ipc: int, frames: int, crop: int) -> None:
         raise ValueError(
             f"crop={crop} must be between 1 and the cached frame size {height}x{width}"
         )
-
-
-def _embedder(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    embed = getattr(model, "embed", None)
-    if not callable(embed):
-        raise ValueError(f"{type(model).__name__} has no embed(x) method to take features from")
-    return embed
 
 
 # ------------------------------------------------------------------------------- coresets

@@ -6,6 +6,7 @@ cache's mean/std) and ``labels: int64 [classes * IPC]``, saved as safetensors + 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -251,12 +252,17 @@ def _true_class_prob(
     return torch.cat(probs).gather(1, labels.view(-1, 1)).view(-1)
 
 
+def _embedder(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    embed = getattr(model, "embed", None)
+    if not callable(embed):
+        raise ValueError(f"{type(model).__name__} has no embed(x) method to take features from")
+    return embed
+
+
 @torch.no_grad()
 def _embed(model: torch.nn.Module, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
     """L2-normalised ``model.embed`` features ``[N, D]`` (CPU, float64) of clips ``x``."""
-    embed = getattr(model, "embed", None)
-    if not callable(embed):
-        raise ValueError(f"{type(model).__name__} has no embed(x) method to cluster features")
+    embed = _embedder(model)
     out = [embed(x[i : i + batch]).flatten(1) for i in range(0, x.shape[0], batch)]
     return F.normalize(torch.cat(out).double(), dim=1).cpu()
 

@@ -79,7 +79,7 @@ def _accuracy_vs_ipc(rows: list[dict[str, str]], path: Path) -> Path:
             mean = float(r["mean"])
             if mean == mean:
                 std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
-                if r["ipc"] in ("", "None"):  # the full training set: a level, not a point
+                if r["ipc"] == "":  # the full training set: a level, not a point
                     full.append((r["student"], r["labels"], mean))
                     continue
                 key = (r["method"], r["student"], r["labels"])
