@@ -41,7 +41,11 @@ rule evaluate_full:
     resources:
         gpu=1,
     params:
-        **{k: v for k, v in config["evaluate"].items() if k not in ("epochs", "batch_size")},
+        **{
+            k: v
+            for k, v in config["evaluate"].items()
+            if k not in ("epochs", "batch_size")
+        },
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],
