@@ -234,6 +234,17 @@ def test_save_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.ckpt"]
 
 
+def _teacher_and_saliency(cache, tmp_path, tiny_teacher):
+    """A 1-epoch teacher and the cache's saliency (clips of 4 frames), for making sets."""
+    teacher = tmp_path / "teacher" / "teacher.safetensors"
+    train_teacher(cache, teacher, **{**tiny_teacher, "epochs": 1})
+    sal = tmp_path / "saliency" / "saliency.safetensors"
+    sal_kw = {"k": 1, "window": "uniform", "sigma": 1.0, "eps": 1e-6}
+    sal_kw |= {"motion_compensation": "none", "max_shift": 2}
+    compute_cache_saliency(cache, sal, clip_frames=4, device="cpu", **sal_kw)
+    return teacher, sal, sal_kw
+
+
 @pytest.mark.parametrize("pick", ["spread", "cluster"])
 def test_spread_and_cluster_picks_take_distinct_videos_per_class(
     cache, tmp_path, tiny_teacher, pick
@@ -244,12 +255,7 @@ def test_spread_and_cluster_picks_take_distinct_videos_per_class(
 
     from tsgd.io.clipcache import load_split
 
-    teacher = tmp_path / "teacher" / "teacher.safetensors"
-    train_teacher(cache, teacher, **{**tiny_teacher, "epochs": 1})
-    sal = tmp_path / "saliency" / "saliency.safetensors"
-    sal_kw = {"k": 1, "window": "uniform", "sigma": 1.0, "eps": 1e-6}
-    sal_kw |= {"motion_compensation": "none", "max_shift": 2}
-    compute_cache_saliency(cache, sal, clip_frames=4, device="cpu", **sal_kw)
+    teacher, sal, sal_kw = _teacher_and_saliency(cache, tmp_path, tiny_teacher)
     out = tmp_path / pick / "set.safetensors"
     make_tsgd_set(
         cache, teacher, sal, out, ipc=1, seed=3, frames=4, crop=16, init="real",
@@ -268,3 +274,37 @@ def test_spread_and_cluster_picks_take_distinct_videos_per_class(
         assert pair[0] != pair[1]
         if pick == "spread":
             assert group[pair[0]] != group[pair[1]]
+
+
+def test_decode_pieces_takes_whole_windows_and_students_train_on_every_piece(
+    cache, tmp_path, tiny_teacher
+):
+    """With ``decode_pieces`` a temporal piece is a whole window subsampled in time, and the
+    evaluation trains on each piece as a clip (twice the clips of the stored set here)."""
+    import json
+
+    from tsgd.evaluate.students import _set_source
+    from tsgd.io.clipcache import load_split
+
+    teacher, sal, sal_kw = _teacher_and_saliency(cache, tmp_path, tiny_teacher)
+    sets = {}
+    for decode in (False, True):
+        out = tmp_path / f"decode{decode}" / "set.safetensors"
+        make_tsgd_set(
+            cache, teacher, sal, out, ipc=1, seed=3, frames=4, crop=16, init="real",
+            init_pick="diverse", temporal_pieces=2, decode_pieces=decode, device="cpu",
+            synthesis=SynthesisConfig(iterations=0, saliency=sal_kw),
+        )  # fmt: skip
+        sets[decode] = (out, json.loads((out.parent / "meta.json").read_text()))
+    steps = {
+        d: {int(s) for r in m["source_frames"] for s in np.diff(r)} for d, (_, m) in sets.items()
+    }
+    assert steps == {False: {1}, True: {2}}  # contiguous runs; whole windows, stride 2
+    classes = load_split(cache, "train").classes
+    plain = _set_source(sets[False][0], classes, 4, 16)
+    decoded = _set_source(sets[True][0], classes, 4, 16)
+    assert plain[0]("cpu").shape[0] == 3 and plain[1].tolist() == [0, 1, 2]
+    assert decoded[0]("cpu").shape == (6, 4, 3, 16, 16)
+    assert decoded[1].tolist() == [0, 0, 1, 1, 2, 2] and decoded[2]["decoded_clips"] == 6
+    v = decoded[0]("cpu")
+    assert torch.equal(v[:, 0], v[:, 1]) and torch.equal(v[:, 2], v[:, 3])  # frames repeated

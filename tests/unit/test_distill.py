@@ -240,3 +240,22 @@ def test_kmeans_keeps_every_cluster_non_empty():
     x = torch.zeros(5, 2)  # all rows identical: Lloyd's step would empty all but one centre
     assign = kmeans(x, 5, np.random.default_rng(1))
     assert sorted(assign.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_unpack_gives_every_packed_piece_back_as_a_full_size_clip():
+    from tsgd.distill.sets import mosaic, stitch, unpack
+
+    # 8 clips of 4 frames (frame value = 10 * clip + time): 2 temporal pieces of 2 frames
+    # (frames 0 and 2 of each: a window subsampled by 2) in a 2x2 mosaic -> 1 stored video
+    t = torch.arange(4.0)
+    clips = torch.stack([(10 * i + t)[:, None, None, None].expand(4, 3, 8, 8) for i in range(8)])
+    packed = mosaic(stitch(clips[:, ::2], 2), 2)
+    assert packed.shape == (1, 4, 3, 8, 8)
+    out = unpack(packed, 2, 2)
+    assert out.shape == (8, 4, 3, 8, 8)  # 2 x 2 x 2 pieces, each at full size again
+    # packing order comes back; each piece's 2 frames are repeated to span 4 frames
+    for i in range(8):
+        assert out[i, :, 0, 3, 3].tolist() == [10 * i, 10 * i, 10 * i + 2, 10 * i + 2]
+    assert torch.equal(unpack(packed, 1, 1), packed)
+    with pytest.raises(ValueError, match="do not hold"):
+        unpack(packed, 3, 1)

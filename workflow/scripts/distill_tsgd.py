@@ -32,6 +32,7 @@ def body(tracker):
         temporal_pieces=params["temporal_pieces"],
         window_pick=params["window_pick"],
         drop_static=params["drop_static"],
+        decode_pieces=params["decode_pieces"],
         synthesis=synthesis,
         device=params["device"],
         dataset=w.dataset,

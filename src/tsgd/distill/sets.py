@@ -238,6 +238,32 @@ def stitch(x: torch.Tensor, pieces: int) -> torch.Tensor:
     return x.reshape(m // pieces, pieces * x.shape[1], *x.shape[2:])
 
 
+def unpack(x: torch.Tensor, pieces: int, grid: int) -> torch.Tensor:
+    """Decode a set stored with ``decode_pieces``: the clips packed by
+    ``mosaic(stitch(w, pieces), grid)``, each back at full size.
+
+    ``x: [N, T, C, H, W]`` -> ``[N * grid^2 * pieces, T, C, H, W]`` in packing order: each
+    mosaic tile is upsampled (bilinear) back to ``H x W``, and each temporal segment of
+    ``T / pieces`` frames (a window subsampled by ``pieces``) has every frame repeated
+    ``pieces`` times, so it spans the whole clip length again. Students then train on every
+    piece as a clip of its own, as IDC (Kim et al., 2022) does with image mosaics.
+    """
+    n, t, c, h, w = x.shape
+    if t % pieces or h % grid or w % grid:
+        raise ValueError(
+            f"clips of {t}x{h}x{w} do not hold {pieces} pieces in a {grid}x{grid} grid"
+        )
+    if grid > 1:
+        hs, ws = h // grid, w // grid
+        tiles = x.reshape(n, t, c, grid, hs, grid, ws).permute(0, 3, 5, 1, 2, 4, 6)
+        tiles = tiles.reshape(n * grid * grid * t, c, hs, ws)
+        x = F.interpolate(tiles, size=(h, w), mode="bilinear", align_corners=False)
+        x = x.reshape(n * grid * grid, t, c, h, w)
+    if pieces > 1:
+        x = x.reshape(-1, t // pieces, c, h, w).repeat_interleave(pieces, dim=1)
+    return x
+
+
 def pixel_bounds(mean: list[float], std: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised values of pixel 0 and pixel 1 per channel: ``([C], [C])``."""
     m, s = torch.tensor(mean), torch.tensor(std)
@@ -331,6 +357,7 @@ def make_tsgd_set(
     temporal_pieces: int = 1,
     window_pick: str = "salient",
     drop_static: float = 0.0,
+    decode_pieces: bool = False,
     device: str = "auto",
     dataset: str = "",
     method: str = "tsgd",
@@ -341,6 +368,10 @@ def make_tsgd_set(
     packed: ``temporal_pieces`` salient segments of frames / pieces frames stitched in time,
     and/or ``mosaic_grid`` x ``mosaic_grid`` half-size pieces in space; then run
     :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change).
+
+    ``decode_pieces``: students train on each packed piece as a clip of its own
+    (:func:`unpack`); a temporal piece is then a whole ``frames``-long window subsampled by
+    ``temporal_pieces`` rather than a run of ``frames / temporal_pieces`` frames.
 
     Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
     dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`) or
@@ -364,11 +395,11 @@ def make_tsgd_set(
     seg = frames // temporal_pieces
     chosen = salient_frames(
         sal["frame_saliency"],
-        seg,
+        frames if decode_pieces else seg,
         drop_static=drop_static,
         pick=window_pick,
         rng=np.random.default_rng([seed, 1]),
-    )
+    )[:, :: temporal_pieces if decode_pieces else 1]
     per_video = mosaic_grid * mosaic_grid * temporal_pieces
     pieces = ipc * per_video
     if init_pick == "random":
@@ -433,6 +464,7 @@ def make_tsgd_set(
             "init_pick": init_pick,
             "temporal_pieces": temporal_pieces,
             "mosaic_grid": mosaic_grid,
+            "decode_pieces": decode_pieces,
             "window_pick": window_pick,
             "drop_static": drop_static,
             "synthesis": asdict(synthesis),

@@ -18,6 +18,7 @@ from tsgd.data.transforms import (
     seeded_generator,
     to_float_clips,
 )
+from tsgd.distill.sets import unpack
 from tsgd.engine import (
     OptimConfig,
     evaluate_clips,
@@ -52,9 +53,14 @@ Source = Callable[[torch.device], Any]
 
 def _set_source(set_path: str | Path, classes: list[str], frames: int, crop: int):
     tensors, meta = load_tensors(set_path, {"classes": classes, "frames": frames, "crop": crop})
-    videos = tensors["videos"]
+    videos, labels = tensors["videos"], tensors["labels"]
     info = {"method": meta.get("method"), "ipc": meta.get("ipc"), "set_sha256": meta["sha256"]}
-    return (lambda dev: videos.to(dev)), tensors["labels"], info
+    if meta.get("decode_pieces"):  # packed pieces train as clips of their own
+        pieces, grid = int(meta["temporal_pieces"]), int(meta["mosaic_grid"])
+        videos = unpack(videos, pieces, grid)
+        labels = labels.repeat_interleave(pieces * grid * grid)
+        info["decoded_clips"] = int(labels.numel())
+    return (lambda dev: videos.to(dev)), labels, info
 
 
 def evaluate_set(
