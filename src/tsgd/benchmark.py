@@ -19,9 +19,15 @@ The configuration (YAML) has two sections:
     ``eval_split``, ``full`` (evaluation overrides for the full-training-set runs),
     ``cross_arch`` and ``extra`` (smaller matrices: ``students``, ``ipc``, ``evals``,
     ``methods``; e.g. more students, or an ablation's evaluation on a few methods),
-    ``main_evals`` (the evaluations of the main matrix; default all), ``baselines``, ``tsgd`` and
+    ``main_evals`` / ``main_methods`` (the evaluations and methods of the main matrix;
+    default all), ``baselines``, ``tsgd`` and
     ``tsgf_off`` (which methods the figures compare), ``group_seeds`` (train a cell's seeds
-    together as one batched model: pays on a GPU, where one small student leaves it idle).
+    together as one batched model: pays on a GPU, where one small student leaves it idle),
+    ``folds`` (cross-validation by group: a list of group lists; each fold holds its groups
+    out as the test split, trains the teacher and draws every set from the other groups,
+    and scores every student on them; a cell then holds folds x seeds runs), ``compare``
+    (more figure rows: a list of ``{tsgd, baselines, soft_baselines, tsgf_off}``, e.g. a
+    variant against its own random bar).
 """
 
 from __future__ import annotations
@@ -78,6 +84,16 @@ EVAL_KEYS = {
 }
 
 
+#: Settings added after steps were first cached, with their default: left out of a step's
+#: key while they hold it, so the steps cached before they existed stay valid.
+LATER_DEFAULTS: dict[str, dict[str, Any]] = {"distill": {"decode_pieces": False}}
+
+
+def _keyed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    later = LATER_DEFAULTS.get(section, {})
+    return {k: v for k, v in values.items() if k not in later or v != later[k]}
+
+
 class BenchError(ValueError):
     """The benchmark configuration is invalid; the message says which key."""
 
@@ -123,11 +139,41 @@ class BenchConfig:
     cross_arch: dict[str, Any] = field(default_factory=dict)
     extra: list[dict[str, Any]] = field(default_factory=list)
     main_evals: list[str] = field(default_factory=list)
+    main_methods: list[str] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
     tsgd: str = "tsgd"
     tsgf_off: str = ""
     title: str = "TSGD benchmark"
     group_seeds: bool = False
+    folds: list[list[str]] = field(default_factory=list)
+    compare: list[dict[str, Any]] = field(default_factory=list)
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        """What the figures compare: the top-level ``tsgd`` / ``baselines`` / ``tsgf_off``,
+        then each ``bench.compare`` entry (same keys, plus ``soft_baselines``: the bars under
+        soft labels, by default the random-kind baselines)."""
+        main = {"tsgd": self.tsgd, "baselines": self.baselines, "tsgf_off": self.tsgf_off}
+        out = []
+        for c in [main, *self.compare]:
+            base = list(c.get("baselines", []))
+            soft = c.get("soft_baselines")
+            if soft is None:
+                soft = [n for n in base if self.methods[n].kind == "random"]
+            out.append(
+                {
+                    "tsgd": c["tsgd"],
+                    "baselines": base,
+                    "soft_baselines": list(soft),
+                    "tsgf_off": c.get("tsgf_off", ""),
+                }
+            )
+        return out
+
+    def fold_params(self, fold: int | None) -> dict[str, Any]:
+        """The params of one fold: its groups are the test split (``None``: no folds)."""
+        if fold is None:
+            return self.params
+        return deep_merge(self.params, {"dataset": {"test_groups": list(self.folds[fold])}})
 
     def method_params(self, method: Method) -> dict[str, Any]:
         """The params this method's set is made with (its overrides merged in)."""
@@ -190,22 +236,35 @@ def load_bench_config(
         cross_arch=dict(b.pop("cross_arch", None) or {}),
         extra=[dict(m) for m in (b.pop("extra", None) or [])],
         main_evals=list(b.pop("main_evals", None) or evals),
+        main_methods=list(b.pop("main_methods", None) or methods),
         baselines=list(b.pop("baselines", [])),
         tsgd=str(b.pop("tsgd", "tsgd")),
         tsgf_off=str(b.pop("tsgf_off", "")),
         title=str(b.pop("title", "TSGD benchmark")),
         group_seeds=bool(b.pop("group_seeds", False)),
+        folds=[[str(g) for g in f] for f in (b.pop("folds", None) or [])],
+        compare=[dict(c) for c in (b.pop("compare", None) or [])],
     )
     if b:
         raise BenchError(f"bench: unknown keys {sorted(b)}")
-    for name in [*cfg.baselines, cfg.tsgd, *([cfg.tsgf_off] if cfg.tsgf_off else [])]:
+    for i, c in enumerate(cfg.compare):
+        bad = set(c) - {"tsgd", "baselines", "soft_baselines", "tsgf_off"}
+        if bad or "tsgd" not in c:
+            raise BenchError(f"bench.compare[{i}] needs tsgd; unknown keys {sorted(bad)}")
+    names = [cfg.tsgd, *cfg.baselines, *([cfg.tsgf_off] if cfg.tsgf_off else [])]
+    for c in cfg.compare:
+        names += [c["tsgd"], *c.get("baselines", []), *c.get("soft_baselines", [])]
+        names += [c["tsgf_off"]] if c.get("tsgf_off") else []
+    for name in names:
         if name not in methods:
             raise BenchError(f"bench names method {name!r}, which bench.methods does not define")
     if cfg.eval_split not in ("test", "val"):
         raise BenchError("bench.eval_split must be test or val")
+    _check_folds(cfg)
     from tsgd.models.registry import MODELS
 
-    for i, m in enumerate([cfg.cross_arch, *cfg.extra, {"evals": cfg.main_evals}]):
+    main = {"evals": cfg.main_evals, "methods": cfg.main_methods}
+    for i, m in enumerate([cfg.cross_arch, *cfg.extra, main]):
         for ev in m.get("evals", []):
             if ev not in evals:
                 raise BenchError(f"matrix {i} names evaluation {ev!r}, not in bench.evals")
@@ -220,6 +279,24 @@ def load_bench_config(
         if s not in MODELS:
             raise BenchError(f"unknown student {s!r}; available: {sorted(MODELS)}")
     return cfg
+
+
+def _check_folds(cfg: BenchConfig) -> None:
+    if not cfg.folds:
+        return
+    if cfg.eval_split != "test":
+        raise BenchError("bench.folds score each fold's test groups: eval_split must be test")
+    val = set(cfg.params["dataset"].get("val_groups") or [])
+    seen: dict[str, int] = {}
+    for i, fold in enumerate(cfg.folds):
+        if not fold:
+            raise BenchError(f"bench.folds[{i}] is empty")
+        for g in fold:
+            if g in seen:
+                raise BenchError(f"group {g!r} is in bench.folds[{seen[g]}] and bench.folds[{i}]")
+            if g in val:
+                raise BenchError(f"group {g!r} of bench.folds[{i}] is also a val group")
+            seen[g] = i
 
 
 def _read_config(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -323,6 +400,7 @@ class Run:
     collapsed: bool
     reason: str
     seconds: float
+    fold: int = 0
 
 
 def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -344,6 +422,8 @@ class Benchmark:
         self.device = str(pick_device(device))
         self.steps = Steps(self.work, self.device)
         self.runs: list[Run] = []
+        self.fold: int | None = None  # the fold being run (None: no folds)
+        self.teachers: dict[int, StepRecord] = {}  # fold -> its teacher's step
         p = cfg.params
         self.frames, self.crop = p["clip"]["frames"], p["clip"]["crop"]
 
@@ -351,7 +431,7 @@ class Benchmark:
     def preprocess(self) -> Path:
         from tsgd.data.preprocess import preprocess_dataset
 
-        p = self.cfg.params
+        p = self.cfg.fold_params(self.fold)
         ds, pre = p["dataset"], p["preprocess"]
         if not ds.get("root"):
             raise BenchError("dataset.root is not set (pass --data)")
@@ -420,7 +500,7 @@ class Benchmark:
                 **t,
             )
 
-        self.steps.run("teacher", folder, body)
+        self.teachers[self.fold or 0] = self.steps.run("teacher", folder, body)
         return folder / "teacher.safetensors"
 
     def saliency(self, cache: Path, sal: Mapping[str, Any]) -> Path:
@@ -447,7 +527,7 @@ class Benchmark:
         from tsgd.distill.synthesis import SynthesisConfig
 
         mp = self.cfg.method_params(method)
-        deps = {s: mp[s] for s in KINDS[method.kind]}
+        deps = {s: _keyed(s, mp[s]) for s in KINDS[method.kind]}
         key = digest(
             {
                 "cache": cache.name,
@@ -514,6 +594,7 @@ class Benchmark:
                 temporal_pieces=d["temporal_pieces"],
                 window_pick=d["window_pick"],
                 drop_static=d["drop_static"],
+                decode_pieces=d["decode_pieces"],
                 device=self.device,
                 method=method.name,
                 checkpoint=out / "synth.ckpt",
@@ -619,6 +700,7 @@ class Benchmark:
                 bool(m["collapsed"]),
                 str(m.get("collapse_reason", "")),
                 rec.seconds / len(seeds),
+                self.fold or 0,
             )
             self.runs.append(run)
             out.append(run)
@@ -627,11 +709,20 @@ class Benchmark:
     def run(self, only: Iterable[str] | None = None) -> None:
         """Every step of the matrix (``only``: method names to restrict to)."""
         cfg = self.cfg
+        for fold in range(len(cfg.folds)) if cfg.folds else [None]:
+            self.fold = fold
+            if fold is not None:
+                log.info("fold %d of %d: test groups %s", fold + 1, len(cfg.folds), cfg.folds[fold])
+            self._run_split(only)
+        self.fold = None
+
+    def _run_split(self, only: Iterable[str] | None) -> None:
+        cfg = self.cfg
         keep = set(only) if only else set(cfg.methods)
         cache = self.preprocess()
         teacher = self.teacher(cache)
         self.saliency(cache, cfg.params["saliency"])
-        matrix = [(cfg.students, cfg.ipc, cfg.main_evals, list(cfg.methods))]
+        matrix = [(cfg.students, cfg.ipc, cfg.main_evals, cfg.main_methods)]
         for ca in [cfg.cross_arch, *cfg.extra]:
             if ca:
                 matrix.append(
@@ -699,6 +790,15 @@ class Figure:
     bar_name: str
     bar: Cell
     need: float
+    pairs: list[float] = field(default_factory=list)  # TSGD - bar per matched (fold, seed)
+
+    def paired_text(self) -> str:
+        """Mean +- std of the matched differences and how many TSGD won."""
+        if not self.pairs:
+            return ""
+        m, s = mean_std(self.pairs)
+        wins = sum(d > 0 for d in self.pairs)
+        return f"{m:+.1f} ± {s:.1f} ({wins}/{len(self.pairs)})"
 
     @property
     def delta(self) -> float:
@@ -710,33 +810,56 @@ class Figure:
         return d == d and d >= self.need and d > max(self.tsgd.std, self.bar.std)
 
 
-def figures(cfg: BenchConfig, table: dict[tuple[str, int | None, str, str], Cell]) -> list[Figure]:
-    """The issue's figures for the first student: TSGD vs the best baseline under each
-    evaluation (hard labels: every baseline; soft: the random real subsets), and TSGD vs
-    TSGD with TSGF off. A cell whose runs all collapsed fails its figure."""
+def paired(runs: Iterable[Run], a: str, b: str, ipc: int, student: str, ev: str) -> list[float]:
+    """``a``'s top-1 minus ``b``'s for each (fold, seed) both ran without collapsing: the
+    two were trained with the same seed on the same split, so the difference cancels what
+    they share."""
+    by: dict[str, dict[tuple[int, int], float]] = {a: {}, b: {}}
+    for r in runs:
+        if r.method in by and (r.ipc, r.student, r.eval) == (ipc, student, ev) and not r.collapsed:
+            by[r.method][(r.fold, r.seed)] = r.top1
+    return [by[a][k] - by[b][k] for k in sorted(by[a].keys() & by[b].keys())]
+
+
+def figures(
+    cfg: BenchConfig,
+    table: dict[tuple[str, int | None, str, str], Cell],
+    runs: Iterable[Run] = (),
+) -> list[Figure]:
+    """The issue's figures for the first student, for each comparison of
+    :meth:`BenchConfig.comparisons`: TSGD vs the best of its baselines under each
+    evaluation (hard labels: every baseline; soft: the soft baselines, random real subsets),
+    and TSGD vs TSGD with TSGF off. A cell whose runs all collapsed fails its figure. With
+    ``runs``, each figure also carries the paired differences (see :func:`paired`)."""
+    runs = list(runs)
     out = []
     student = cfg.students[0]
-    for ev in cfg.evals:
-        labels = cfg.evals[ev].get("labels", "hard")
-        names = cfg.baselines
-        if labels == "soft":
-            names = [n for n in names if cfg.methods[n].kind == "random"]
-        for ipc in cfg.ipc:
-            t = table.get((cfg.tsgd, ipc, student, ev))
-            if t is None:
-                continue
-            bars = [
-                (n, table[(n, ipc, student, ev)]) for n in names if (n, ipc, student, ev) in table
-            ]
-            if bars:
-                n, c = max(
-                    bars, key=lambda nc: -math.inf if nc[1].mean != nc[1].mean else nc[1].mean
-                )
-                what = f"IPC {ipc}, {ev}: {cfg.tsgd} vs best of {', '.join(names)}"
-                out.append(Figure(what, t, n, c, 5.0))
-            off = table.get((cfg.tsgf_off, ipc, student, ev)) if cfg.tsgf_off else None
-            if off is not None:
-                out.append(Figure(f"IPC {ipc}, {ev}: TSGF on vs off", t, cfg.tsgf_off, off, 0.0))
+    for comp in cfg.comparisons():
+        tsgd, tsgf_off = comp["tsgd"], comp["tsgf_off"]
+        for ev in cfg.evals:
+            labels = cfg.evals[ev].get("labels", "hard")
+            names = comp["soft_baselines"] if labels == "soft" else comp["baselines"]
+            for ipc in cfg.ipc:
+                t = table.get((tsgd, ipc, student, ev))
+                if t is None:
+                    continue
+                bars = [
+                    (n, table[(n, ipc, student, ev)])
+                    for n in names
+                    if (n, ipc, student, ev) in table
+                ]
+                if bars:
+                    n, c = max(
+                        bars, key=lambda nc: -math.inf if nc[1].mean != nc[1].mean else nc[1].mean
+                    )
+                    what = f"IPC {ipc}, {ev}: {tsgd} vs best of {', '.join(names)}"
+                    pairs = paired(runs, tsgd, n, ipc, student, ev)
+                    out.append(Figure(what, t, n, c, 5.0, pairs))
+                off = table.get((tsgf_off, ipc, student, ev)) if tsgf_off else None
+                if off is not None:
+                    pairs = paired(runs, tsgd, tsgf_off, ipc, student, ev)
+                    what = f"IPC {ipc}, {ev}: {tsgd}, TSGF on vs off"
+                    out.append(Figure(what, t, tsgf_off, off, 0.0, pairs))
     return out
 
 
@@ -783,7 +906,6 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
     p = cfg.params
     ds = p["dataset"]
     pre_rec = next((r for r in bench.steps.records if r.kind == "preprocess"), None)
-    teach = next((r for r in bench.steps.records if r.kind == "teacher"), None)
     lines = [f"# {cfg.title}", ""]
     lines += [
         f"Generated by `{command}` on {time.strftime('%Y-%m-%d')}, commit {mach['commit']}.",
@@ -791,8 +913,14 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         f"- Machine: {mach['cpu']}; GPU: **{mach['gpu']}**; device used: {bench.device}; "
         f"Python {mach['python']}, torch {mach['torch']}.",
         f"- Data: `{ds.get('root')}` ({ds['source']}); test split scored: `{cfg.eval_split}`; "
-        f"held-out groups: test {ds.get('test_groups') or 'dataset split'}, "
-        f"val {ds.get('val_groups') or 'none'} (split by group, never by clip).",
+        + (
+            f"cross-validated by group over {len(cfg.folds)} folds, test groups "
+            + "; ".join(f"fold {i + 1}: {', '.join(f)}" for i, f in enumerate(cfg.folds))
+            + " (each fold trains its teacher and draws its sets from the other groups)"
+            if cfg.folds
+            else f"held-out groups: test {ds.get('test_groups') or 'dataset split'}"
+        )
+        + f", val {ds.get('val_groups') or 'none'} (split by group, never by clip).",
     ]
     if pre_rec:
         counts = pre_rec.metrics.get("counts", {})
@@ -803,14 +931,21 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"{p['preprocess']['frames']} cached frames (gap {p['preprocess']['gap']}, "
             f"resized to {p['preprocess']['resize']})."
         )
-    if teach:
+    if bench.teachers:
+        accs = [
+            f"{100 * float(t.metrics.get('test_top1', float('nan'))):.1f} %"
+            + (f" (fold {f + 1})" if cfg.folds else "")
+            for f, t in sorted(bench.teachers.items())
+        ]
         lines.append(
             f"- Teacher {p['teacher']['model']} (widths {p['teacher']['widths']}, "
-            f"{p['teacher']['epochs']} epochs): top-1 on the test groups "
-            f"{100 * float(teach.metrics.get('test_top1', float('nan'))):.1f} %."
+            f"{p['teacher']['epochs']} epochs): top-1 on the test groups {', '.join(accs)}."
         )
+    per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
-        f"- Seeds {cfg.seeds} ({len(cfg.seeds)} runs per cell; set seed = student seed); "
+        f"- Seeds {cfg.seeds} ({per_cell} runs per cell"
+        + (f": {len(cfg.folds)} folds x {len(cfg.seeds)} seeds" if cfg.folds else "")
+        + "; set seed = student seed); "
         f"this command ran {wall / 60:.1f} min; its steps took "
         f"{sum(r.seconds for r in bench.steps.records) / 60:.1f} min in all when they ran "
         "(steps reused from an earlier run of the same command count with their first time)."
@@ -850,29 +985,37 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
                         f"| {name} | " + " | ".join(c.text() if c else "" for c in row) + " |"
                     )
             lines.append("")
-    figs = figures(cfg, table)
+    figs = figures(cfg, table, bench.runs)
     if figs:
         lines += [
             "## Figures of merit",
             "",
             f"Student {cfg.students[0]}. Passed = TSGD's mean at least the needed margin "
-            "above the bar, and the difference larger than the larger of the two std.",
+            "above the bar, and the difference larger than the larger of the two std. "
+            "Paired Δ: TSGD minus the bar for each run trained with the same seed"
+            + (" on the same fold" if cfg.folds else "")
+            + ", mean ± std, and how many of them TSGD won.",
             "",
-            "| comparison | TSGD | bar | Δ | needed | passed |",
-            "|---|---|---|---|---|---|",
+            "| comparison | TSGD | bar | Δ | needed | passed | paired Δ (wins) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for f in figs:
             lines.append(
                 f"| {f.what} | {f.tsgd.text()} | {f.bar_name} {f.bar.text()} | "
-                f"{f.delta:+.1f} | ≥ {f.need:g} | {'yes' if f.passed else '**no**'} |"
+                f"{f.delta:+.1f} | ≥ {f.need:g} | {'yes' if f.passed else '**no**'} | "
+                f"{f.paired_text()} |"
             )
         lines.append("")
+    if cfg.folds:
+        lines += _fold_lines(bench)
     lines += _cost_lines(bench)
     collapsed = [r for r in bench.runs if r.collapsed]
     lines += ["## Collapsed runs", ""]
     if collapsed:
         lines += [
-            f"- {r.method} IPC {r.ipc} {r.student} {r.eval} seed {r.seed}: {r.reason}"
+            f"- {r.method} IPC {r.ipc} {r.student} {r.eval} seed {r.seed}"
+            + (f" fold {r.fold + 1}" if cfg.folds else "")
+            + f": {r.reason}"
             for r in collapsed
         ]
     else:
@@ -890,6 +1033,36 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
     text = "\n".join(lines)
     write_text_atomic(out, text)
     return text
+
+
+def _fold_lines(bench: Benchmark) -> list[str]:
+    """Each method's mean per fold (first student): does a difference hold on every fold?"""
+    cfg = bench.cfg
+    student = cfg.students[0]
+    lines = ["## Per fold", "", f"Student {student}, mean over seeds {cfg.seeds} per fold.", ""]
+    for ev in cfg.main_evals:
+        ipcs = sorted({r.ipc for r in bench.runs if r.eval == ev and r.ipc is not None})
+        heads = [(i, f) for i in ipcs for f in range(len(cfg.folds))]
+        lines += [
+            f"**{ev}**",
+            "",
+            "| method | " + " | ".join(f"IPC {i} fold {f + 1}" for i, f in heads) + " |",
+            "|---|" + "---|" * len(heads),
+        ]
+        for name in cfg.methods:
+            row = []
+            for i, f in heads:
+                ok = [
+                    r.top1
+                    for r in bench.runs
+                    if (r.method, r.ipc, r.student, r.eval, r.fold) == (name, i, student, ev, f)
+                    and not r.collapsed
+                ]
+                row.append(f"{mean_std(ok)[0]:.1f}" if ok else "")
+            if any(row):
+                lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
 
 
 def _cost_lines(bench: Benchmark) -> list[str]:

@@ -3,6 +3,7 @@ kind, hard and soft evaluations, the full-set upper bound, the page, and resumin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,7 +16,9 @@ from tsgd.benchmark import (
     Figure,
     Run,
     cells,
+    figures,
     load_bench_config,
+    paired,
     write_page,
 )
 from tsgd.data.synthetic import generate_synthetic_dataset
@@ -223,3 +226,126 @@ def test_group_seeds_trains_a_cells_seeds_together(tmp_path, repo_root, tiny_dat
         ("random", 1),
     ]
     assert all(r.reused for r in b.steps.records if r.kind.startswith("distill"))
+
+
+def test_folds_score_every_fold_with_its_own_teacher(tmp_path, repo_root, tiny_data):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"]["methods"] = {
+        "random": {"kind": "random"},
+        "tsgd": {"kind": "tsgd", "distill": {"iterations": 0}},
+    }
+    raw["bench"].update(
+        baselines=["random"],
+        tsgf_off="",
+        evals={"hard": {"labels": "hard"}},
+        folds=[["g02"], ["g04"]],
+    )
+    path = tmp_path / "folds.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = _load(path, repo_root, str(tiny_data))
+    b = Benchmark(cfg, tmp_path / "work", "cpu")
+    b.run()
+    # one preprocess and one teacher per fold, each holding out that fold's group
+    pre = [r for r in b.steps.records if r.kind == "preprocess"]
+    assert len(pre) == 2 and len(b.teachers) == 2
+    assert len({r.name for r in pre}) == 2
+    assert sorted((r.method, r.fold, r.seed) for r in b.runs) == [
+        (m, f, s) for m in ("random", "tsgd") for f in (0, 1) for s in (0, 1)
+    ]
+    table = cells(b.runs)
+    assert table[("tsgd", 1, "convnet3d", "hard")].runs == 4  # folds x seeds
+    page = write_page(b, tmp_path / "folds.md", command="x", wall=1.0)
+    assert "2 folds" in page and "fold 1: g02; fold 2: g04" in page
+    assert "## Per fold" in page and "IPC 1 fold 2" in page
+    assert "4 runs per cell: 2 folds x 2 seeds" in page
+    assert "| paired Δ (wins) |" in page
+    # 2-epoch students sit at chance (collapsed, so unpaired): pair them as if they learned
+    ok = [dataclasses.replace(r, collapsed=False) for r in b.runs]
+    fig = next(f for f in figures(cfg, cells(ok), ok) if "vs best" in f.what)
+    assert len(fig.pairs) == 4 and fig.paired_text().endswith("/4)")  # 2 folds x 2 seeds
+
+
+def test_paired_differences_match_fold_and_seed_and_skip_collapsed():
+    runs = [
+        Run("a", 1, "s", "hard", 0, 50.0, False, "", 1.0, fold=0),
+        Run("a", 1, "s", "hard", 0, 40.0, False, "", 1.0, fold=1),
+        Run("a", 1, "s", "hard", 1, 45.0, False, "", 1.0, fold=1),
+        Run("b", 1, "s", "hard", 0, 30.0, False, "", 1.0, fold=0),
+        Run("b", 1, "s", "hard", 0, 42.0, False, "", 1.0, fold=1),
+        Run("b", 1, "s", "hard", 1, 11.0, True, "stuck", 1.0, fold=1),
+        Run("b", 1, "s", "soft", 0, 99.0, False, "", 1.0, fold=0),
+    ]
+    assert paired(runs, "a", "b", 1, "s", "hard") == [20.0, -2.0]
+    f = Figure("x", Cell(0, 0, 1, 0, [0]), "b", Cell(0, 0, 1, 0, [0]), 5.0, [20.0, -2.0])
+    assert f.paired_text() == "+9.0 ± 15.6 (1/2)"
+
+
+@pytest.mark.parametrize(
+    ("folds", "extra", "match"),
+    [
+        ([["g02"], ["g02", "g04"]], {}, "g02"),
+        ([["g01"]], {}, "val group"),
+        ([["g02"], []], {}, "empty"),
+        ([["g02"]], {"eval_split": "val"}, "eval_split"),
+    ],
+)
+def test_bad_folds_fail_before_any_work(tmp_path, repo_root, folds, extra, match):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"].update(folds=folds, **extra)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchError, match=match):
+        _load(path, repo_root, str(tmp_path))
+
+
+def test_compare_adds_figures_against_chosen_bars(tmp_path, repo_root):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"]["methods"]["rand2"] = {"kind": "tsgd", "distill": {"init_pick": "random"}}
+    raw["bench"]["compare"] = [
+        {"tsgd": "tsgd", "baselines": ["random", "rand2"], "soft_baselines": ["rand2"]}
+    ]
+    path = tmp_path / "cmp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = _load(path, repo_root, str(tmp_path))
+    runs = [
+        Run(m, 1, "convnet3d", ev, s, v + s, False, "", 1.0)
+        for m, v in (("tsgd", 50.0), ("random", 30.0), ("rand2", 40.0), ("herding", 20.0))
+        for ev in ("hard", "soft")
+        for s in (0, 1)
+    ]
+    figs = {f.what: f for f in figures(cfg, cells(runs), runs)}
+    # the main comparison: soft labels against the random-kind baselines only
+    assert figs["IPC 1, soft: tsgd vs best of random"].bar_name == "random"
+    # the added one: its own bars, hard and soft
+    hard = figs["IPC 1, hard: tsgd vs best of random, rand2"]
+    assert hard.bar_name == "rand2" and hard.pairs == [10.0, 10.0] and hard.passed
+    assert figs["IPC 1, soft: tsgd vs best of rand2"].bar_name == "rand2"
+    raw["bench"]["compare"] = [{"tsgd": "nope"}]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchError, match="nope"):
+        _load(path, repo_root, str(tmp_path))
+
+
+def test_main_methods_leave_a_method_to_its_own_smaller_matrix(tmp_path, repo_root, tiny_data):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"]["methods"] = {"random": {"kind": "random"}, "tsgd": {"kind": "tsgd"}}
+    raw["bench"].update(
+        baselines=["random"],
+        tsgf_off="",
+        seeds=[0],
+        main_methods=["random"],
+        extra=[{"methods": ["tsgd"], "evals": ["hard"]}],
+    )
+    path = tmp_path / "main.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    b = Benchmark(_load(path, repo_root, str(tiny_data)), tmp_path / "work", "cpu")
+    b.run()
+    assert sorted((r.method, r.eval) for r in b.runs) == [
+        ("random", "hard"),
+        ("random", "soft"),
+        ("tsgd", "hard"),
+    ]
+    raw["bench"]["main_methods"] = ["nope"]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchError, match="nope"):
+        _load(path, repo_root, str(tiny_data))
