@@ -141,6 +141,7 @@ class BenchConfig:
     main_evals: list[str] = field(default_factory=list)
     main_methods: list[str] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
+    soft_baselines: list[str] | None = None
     tsgd: str = "tsgd"
     tsgf_off: str = ""
     title: str = "TSGD benchmark"
@@ -149,10 +150,13 @@ class BenchConfig:
     compare: list[dict[str, Any]] = field(default_factory=list)
 
     def comparisons(self) -> list[dict[str, Any]]:
-        """What the figures compare: the top-level ``tsgd`` / ``baselines`` / ``tsgf_off``,
-        then each ``bench.compare`` entry (same keys, plus ``soft_baselines``: the bars under
-        soft labels, by default the random-kind baselines)."""
+        """What the figures compare: the top-level ``tsgd`` / ``baselines`` /
+        ``soft_baselines`` / ``tsgf_off``, then each ``bench.compare`` entry (the same keys;
+        ``soft_baselines``, the bars under soft labels, default to the random-kind
+        baselines)."""
         main = {"tsgd": self.tsgd, "baselines": self.baselines, "tsgf_off": self.tsgf_off}
+        if self.soft_baselines is not None:
+            main["soft_baselines"] = self.soft_baselines
         out = []
         for c in [main, *self.compare]:
             base = list(c.get("baselines", []))
@@ -238,6 +242,7 @@ def load_bench_config(
         main_evals=list(b.pop("main_evals", None) or evals),
         main_methods=list(b.pop("main_methods", None) or methods),
         baselines=list(b.pop("baselines", [])),
+        soft_baselines=b.pop("soft_baselines", None),
         tsgd=str(b.pop("tsgd", "tsgd")),
         tsgf_off=str(b.pop("tsgf_off", "")),
         title=str(b.pop("title", "TSGD benchmark")),
@@ -251,7 +256,8 @@ def load_bench_config(
         bad = set(c) - {"tsgd", "baselines", "soft_baselines", "tsgf_off"}
         if bad or "tsgd" not in c:
             raise BenchError(f"bench.compare[{i}] needs tsgd; unknown keys {sorted(bad)}")
-    names = [cfg.tsgd, *cfg.baselines, *([cfg.tsgf_off] if cfg.tsgf_off else [])]
+    names = [cfg.tsgd, *cfg.baselines, *(cfg.soft_baselines or [])]
+    names += [cfg.tsgf_off] if cfg.tsgf_off else []
     for c in cfg.compare:
         names += [c["tsgd"], *c.get("baselines", []), *c.get("soft_baselines", [])]
         names += [c["tsgf_off"]] if c.get("tsgf_off") else []

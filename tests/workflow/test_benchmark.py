@@ -320,6 +320,10 @@ def test_compare_adds_figures_against_chosen_bars(tmp_path, repo_root):
     hard = figs["IPC 1, hard: tsgd vs best of random, rand2"]
     assert hard.bar_name == "rand2" and hard.pairs == [10.0, 10.0] and hard.passed
     assert figs["IPC 1, soft: tsgd vs best of rand2"].bar_name == "rand2"
+    raw["bench"]["soft_baselines"] = ["random", "rand2"]  # the main comparison's, top level
+    cfg = _load(path.write_text(yaml.safe_dump(raw)) and path, repo_root, str(tmp_path))
+    figs = {f.what: f for f in figures(cfg, cells(runs), runs)}
+    assert figs["IPC 1, soft: tsgd vs best of random, rand2"].bar_name == "rand2"
     raw["bench"]["compare"] = [{"tsgd": "nope"}]
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchError, match="nope"):
