@@ -258,6 +258,7 @@ def test_folds_score_every_fold_with_its_own_teacher(tmp_path, repo_root, tiny_d
     assert "2 folds" in page and "fold 1: g02; fold 2: g04" in page
     assert "## Per fold" in page and "IPC 1 fold 2" in page
     assert "4 runs per cell: 2 folds x 2 seeds" in page
+    assert "Clips: fold 1: " in page and "; fold 2: " in page
     assert "| paired Δ (wins) |" in page
     # 2-epoch students sit at chance (collapsed, so unpaired): pair them as if they learned
     ok = [dataclasses.replace(r, collapsed=False) for r in b.runs]
