@@ -962,6 +962,9 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         "(steps reused from an earlier run of the same command count with their first time)."
     )
     lines.append("")
+    plot = _plot_page(bench, Path(out))
+    if plot is not None:
+        lines += [f"![every run, mean ± std]({plot.name})", ""]
     ev_desc = {name: _eval_kwargs(p, ev) for name, ev in cfg.evals.items()}
     for ev, kw in ev_desc.items():
         lines += [f"## {ev}: {kw['labels']} labels" + (", TSGFA" if kw.get("tsgfa") else ""), ""]
@@ -1044,6 +1047,35 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
     text = "\n".join(lines)
     write_text_atomic(out, text)
     return text
+
+
+def _plot_page(bench: Benchmark, out: Path) -> Path | None:
+    """The first student's runs as a picture next to the page (``<page>.png``): one panel
+    per evaluation x IPC, every run a dot, the random real subset shaded as the bar."""
+    from tsgd.report.media import plot_runs
+
+    cfg = bench.cfg
+    student = cfg.students[0]
+    panels: dict[str, list[tuple[str, list[tuple[float, bool]]]]] = {}
+    for ev in cfg.evals:
+        ipcs = sorted({r.ipc for r in bench.runs if r.eval == ev and r.ipc is not None})
+        for ipc in ipcs:
+            rows = []
+            for name, m in cfg.methods.items():
+                want = None if m.kind == "full" else ipc
+                pts = [
+                    (r.top1, r.collapsed)
+                    for r in bench.runs
+                    if (r.method, r.ipc, r.student, r.eval) == (name, want, student, ev)
+                ]
+                rows.append((name + (" (all clips)" if m.kind == "full" else ""), pts))
+            panels[f"IPC {ipc}, {ev}"] = rows
+    if not any(pts for rows in panels.values() for _, pts in rows):
+        return None
+    ref = next((n for n, m in cfg.methods.items() if m.kind == "random"), None)
+    return plot_runs(
+        panels, out.with_suffix(".png"), title=f"{cfg.title}: {student}", reference=ref
+    )
 
 
 def _fold_lines(bench: Benchmark) -> list[str]:

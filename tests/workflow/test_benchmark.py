@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -109,6 +110,8 @@ def test_page_has_the_tables_figures_and_costs(bench_run):
     assert "## Where the time goes" in page and "| distill |" in page
     assert "python benchmarks/results.py" in page
     assert "split by group" in page and "['g01']" in page
+    assert "![every run, mean ± std](results.png)" in page  # the picture sits next to the page
+    assert (tmp / "results.png").read_bytes().startswith(b"\x89PNG")
     # one row per method in each table, with mean ± std over the two seeds
     hard = page.split("## hard")[1].split("## soft")[0]
     for name in ("random", "herding", "dm", "tsgd", "tsgd_off"):
@@ -354,3 +357,20 @@ def test_main_methods_leave_a_method_to_its_own_smaller_matrix(tmp_path, repo_ro
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchError, match="nope"):
         _load(path, repo_root, str(tiny_data))
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "benchmarks").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_benchmark_config_loads(path, repo_root):
+    """A typo in a benchmark YAML would otherwise surface only after hours of steps."""
+    cfg = _load(path, repo_root, "/data/ucf9-dev")
+    names = set(cfg.methods)
+    for comp in cfg.comparisons():
+        assert {comp["tsgd"], *comp["baselines"], *comp["soft_baselines"]} <= names
+        assert comp["tsgf_off"] in names | {""}
+    for extra in cfg.extra:
+        assert set(extra.get("methods", [])) <= names
+    for m in cfg.methods.values():
+        cfg.method_params(m)  # every override merges and validates

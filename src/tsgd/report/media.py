@@ -18,6 +18,7 @@ from tsgd.io.atomic import write_with
 
 __all__ = [
     "plot_history",
+    "plot_runs",
     "saliency_heatmaps",
     "set_preview_gif",
     "video_grid",
@@ -119,6 +120,69 @@ def plot_history(
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+
+    def save(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=100)
+
+    try:
+        write_with(out_path, save)
+    finally:
+        plt.close(fig)
+    return Path(out_path)
+
+
+def plot_runs(
+    panels: Mapping[str, Sequence[tuple[str, Sequence[tuple[float, bool]]]]],
+    out_path: str | os.PathLike[str],
+    title: str = "",
+    reference: str | None = None,
+) -> Path:
+    """Every run of every method as a dot, with each method's mean ± std, one panel per
+    setting (e.g. ``"IPC 1, hard"``): ``panels[name] = [(method, [(top1 %, collapsed), ...])]``.
+    Collapsed runs are drawn as red crosses and left out of the mean, as in the tables. The
+    runs of ``reference`` (the bar, e.g. random real clips) shade each panel with their
+    mean ± std, so a method's distance to it reads at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = {k: [(m, list(v)) for m, v in rows if len(v)] for k, rows in panels.items()}
+    panels = {k: rows for k, rows in panels.items() if rows}
+    if not panels:
+        raise ValueError("nothing to plot: no runs")
+    n_rows = max(len(rows) for rows in panels.values())
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 0.9 + 0.42 * n_rows), squeeze=False
+    )
+    for ax, (name, rows) in zip(axes[0], panels.items(), strict=True):
+        labels = []
+        for y, (method, pts) in enumerate(rows):
+            ok = np.array([v for v, bad in pts if not bad and v == v], dtype=float)
+            bad = [v for v, b in pts if b]
+            jitter = np.linspace(-0.18, 0.18, len(pts)) if len(pts) > 1 else np.zeros(1)
+            ys = y + jitter[: len(ok)] if len(ok) else []
+            ax.scatter(ok, ys, s=14, color="tab:blue", alpha=0.6, zorder=3)
+            if bad:
+                vals = np.nan_to_num(np.array(bad, dtype=float), nan=0.0)
+                ax.scatter(vals, y + jitter[len(ok) :], s=22, marker="x", color="tab:red", zorder=3)
+            if len(ok):
+                sd = float(ok.std(ddof=1)) if len(ok) > 1 else 0.0
+                ax.errorbar(
+                    ok.mean(), y, xerr=sd, fmt="D", color="black", ms=4, capsize=3, zorder=4
+                )
+                if method == reference:
+                    ax.axvspan(ok.mean() - sd, ok.mean() + sd, color="0.85", zorder=1)
+                    ax.axvline(ok.mean(), color="0.5", lw=0.8, ls="--", zorder=2)
+            labels.append(method + (f" ({len(bad)} collapsed)" if bad else ""))
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xlabel("test top-1 %")
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

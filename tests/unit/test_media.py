@@ -1,0 +1,31 @@
+"""Pictures of benchmark runs: files written, bad input refused."""
+
+import math
+
+import pytest
+
+from tsgd.report.media import plot_runs
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_runs_writes_a_png_with_collapsed_and_reference_rows(tmp_path):
+    panels = {
+        "IPC 1, hard": [
+            ("random", [(20.0, False), (25.0, False), (30.0, False)]),
+            ("dm", [(11.1, True), (math.nan, True), (22.0, False)]),
+            ("tsgd", [(40.0, False)]),  # one run: no std, still drawn
+        ],
+        "IPC 1, soft": [("random", [(30.0, False)]), ("dm", [(11.1, True)])],
+    }
+    out = plot_runs(panels, tmp_path / "page.png", title="t", reference="random")
+    assert out == tmp_path / "page.png"
+    data = out.read_bytes()
+    assert data.startswith(PNG) and len(data) > 2000
+    assert not list(tmp_path.glob("*.tmp*"))  # written atomically
+
+
+def test_plot_runs_refuses_an_empty_picture(tmp_path):
+    with pytest.raises(ValueError, match="no runs"):
+        plot_runs({"IPC 1, hard": [("random", [])]}, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
