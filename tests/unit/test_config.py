@@ -17,7 +17,9 @@ def test_defaults_are_filled(schema_path):
     p = validate_params({"distill": {"lr": 0.5}}, schema_path)
     assert p["distill"]["lr"] == 0.5
     assert p["distill"]["iterations"] == 0  # the chosen variant keeps the real windows
-    assert (p["distill"]["init_pick"], p["distill"]["temporal_pieces"]) == ("diverse", 2)
+    d = p["distill"]  # the variant chosen on the selection groups: 2 x 2 x 2 pieces, decoded
+    assert (d["init_pick"], d["temporal_pieces"], d["mosaic_grid"]) == ("diverse", 2, 2)
+    assert d["decode_pieces"] is True
     assert p["saliency"]["k"] == 1
     assert p["benchmark"]["methods"] == ["tsgd", "random"]
 
