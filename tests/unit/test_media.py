@@ -29,3 +29,13 @@ def test_plot_runs_refuses_an_empty_picture(tmp_path):
     with pytest.raises(ValueError, match="no runs"):
         plot_runs({"IPC 1, hard": [("random", [])]}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_history_draws_per_epoch_dicts_and_refuses_empty(tmp_path):
+    from tsgd.report.media import plot_history
+
+    hist = [{"loss": 2.0 - 0.1 * i, "acc": 0.1 * i, "lr": 1e-3} for i in range(5)]
+    out = plot_history(hist, tmp_path / "curves.png", "teacher")
+    assert out.read_bytes().startswith(PNG)
+    with pytest.raises(ValueError, match="empty history"):
+        plot_history([], tmp_path / "none.png")

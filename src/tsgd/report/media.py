@@ -94,6 +94,20 @@ def set_preview_gif(
     return write_gif(video_grid(pairs), out_path, fps)
 
 
+def _save_png(fig: Any, out_path: str | os.PathLike[str], title: str = "") -> Path:
+    """Title, lay out and write a matplotlib figure as a PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        if title:
+            fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        write_with(out_path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    return Path(out_path)
+
+
 def plot_history(
     history: Sequence[Mapping[str, float]] | Mapping[str, Sequence[float]],
     out_path: str | os.PathLike[str],
@@ -120,18 +134,7 @@ def plot_history(
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-
-    def save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=100)
-
-    try:
-        write_with(out_path, save)
-    finally:
-        plt.close(fig)
-    return Path(out_path)
+    return _save_png(fig, out_path, title)
 
 
 def plot_runs(
@@ -183,15 +186,4 @@ def plot_runs(
         ax.set_xlabel("test top-1 %")
         ax.set_title(name, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-
-    def save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=100)
-
-    try:
-        write_with(out_path, save)
-    finally:
-        plt.close(fig)
-    return Path(out_path)
+    return _save_png(fig, out_path, title)
