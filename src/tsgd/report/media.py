@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tsgd.evaluate.aggregate import mean_std
 from tsgd.io.atomic import write_with
 
 __all__ = [
@@ -173,13 +174,11 @@ def plot_runs(
                 vals = np.nan_to_num(np.array(bad, dtype=float), nan=0.0)
                 ax.scatter(vals, y + jitter[len(ok) :], s=22, marker="x", color="tab:red", zorder=3)
             if len(ok):
-                sd = float(ok.std(ddof=1)) if len(ok) > 1 else 0.0
-                ax.errorbar(
-                    ok.mean(), y, xerr=sd, fmt="D", color="black", ms=4, capsize=3, zorder=4
-                )
+                mu, sd = mean_std(ok.tolist())  # the tables' statistic (ddof=1)
+                ax.errorbar(mu, y, xerr=sd, fmt="D", color="black", ms=4, capsize=3, zorder=4)
                 if method == reference:
-                    ax.axvspan(ok.mean() - sd, ok.mean() + sd, color="0.85", zorder=1)
-                    ax.axvline(ok.mean(), color="0.5", lw=0.8, ls="--", zorder=2)
+                    ax.axvspan(mu - sd, mu + sd, color="0.85", zorder=1)
+                    ax.axvline(mu, color="0.5", lw=0.8, ls="--", zorder=2)
             labels.append(method + (f" ({len(bad)} collapsed)" if bad else ""))
         ax.set_yticks(range(len(rows)), labels, fontsize=8)
         ax.set_ylim(len(rows) - 0.5, -0.5)
