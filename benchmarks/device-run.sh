@@ -3,7 +3,7 @@
 # with torch, torchvision, numpy, opencv, safetensors, pyyaml, tqdm; no jsonschema, decord).
 #
 #   bash benchmarks/device-run.sh prepare [DATA]   # here: wheels + the videos into .device/
-#   bash benchmarks/device-run.sh run [CONFIG]     # there (carry .device): writes $OUT/
+#   bash benchmarks/device-run.sh run [CONFIG [S]] # there (carry .device): writes $OUT/
 #
 # .device/ is git-ignored. The videos are decoded there with OpenCV (decoder: auto falls
 # back to it), which gives the same frames as decord (tests/unit/test_decoders.py).
@@ -21,16 +21,29 @@ prepare)
   du -sh .device
   ;;
 run)
+  # run [CONFIG [SECONDS]]: no new step starts after SECONDS (default 450); a step still
+  # running at SECONDS + 120 is killed and the page is written from the finished steps.
   config=${2:-benchmarks/ucf9.yaml}
+  limit=${3:-450}
   out=${OUT:-benchmarks/out}
+  name=$(basename "$config" .yaml)
+  work=${TSGD_DEVICE_WORK:-/tmp/tsgd-work/$name}
   lib=$(mktemp -d)
+  mkdir -p "$out"
   python -m pip install -q --no-deps --no-index --target "$lib" .device/wheels/*.whl
-  export PYTHONPATH="$lib:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+  export PYTHONPATH="$lib:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-  python benchmarks/results.py "$config" --data .device/data --device cuda \
-    --work "$out/work" --out "$out/$(basename "$config" .yaml).md" 2>&1 | tee "$out/run.log"
-  # keep what the page needs, not the (large) sets and weights
-  find "$out/work" -name '*.safetensors' -o -name '*.ckpt' -o -name '*.npy' | xargs -r rm -f
+  bench=(python benchmarks/results.py "$config" --data .device/data --device cuda
+    --work "$work" --out "$out/$name.md" --keep-going)
+  rc=0
+  timeout $((limit + 120)) "${bench[@]}" --time-limit "$limit" 2>&1 | tee "$out/run.log" || rc=$?
+  if [ ! -s "$out/$name.md" ] || [ "$rc" -ge 124 ]; then  # killed mid-step: page from what finished
+    "${bench[@]}" --time-limit 0 2>&1 | tail -n 5 | tee -a "$out/run.log" || true
+  fi
+  # the steps' records (step.json, logs), not the (large) sets and weights
+  tar -C "$(dirname "$work")" -czf "$out/work.tgz" --exclude='*.safetensors' --exclude='*.ckpt*' \
+    --exclude='*.npy' --exclude='*.npz' "$name"
+  ls -la "$out"
   ;;
 *)
   echo "usage: $0 prepare [DATA] | run [CONFIG]" >&2

@@ -338,12 +338,20 @@ class StepRecord:
     reused: bool = False
 
 
-class Steps:
-    """Runs steps once: a step whose folder has a ``step.json`` is reused, not rerun."""
+class BenchStopped(Exception):
+    """The run's time limit passed: no new step is started (finished steps are kept)."""
 
-    def __init__(self, work: Path, device: str) -> None:
+
+class Steps:
+    """Runs steps once: a step whose folder has a ``step.json`` is reused, not rerun.
+
+    ``deadline`` (a ``time.perf_counter()`` value): a step that would have to run after it
+    raises :class:`BenchStopped` instead of starting; reused steps are always returned."""
+
+    def __init__(self, work: Path, device: str, deadline: float | None = None) -> None:
         self.work = work
         self.device = device
+        self.deadline = deadline
         self.records: list[StepRecord] = []
 
     def run(self, kind: str, folder: Path, fn: Callable[[Path], dict[str, Any]]) -> StepRecord:
@@ -357,6 +365,8 @@ class Steps:
             rec = StepRecord(**{**read_json(done), "reused": True})
             self.records.append(rec)
             return rec
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise BenchStopped(f"time limit reached before {kind} {folder.name}")
         folder.mkdir(parents=True, exist_ok=True)
         cuda = torch.cuda.is_available() and self.device != "cpu"
         if cuda:
@@ -420,13 +430,30 @@ def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, A
 class Benchmark:
     """Builds and runs the whole matrix of one :class:`BenchConfig`."""
 
-    def __init__(self, cfg: BenchConfig, work: str | Path, device: str = "auto") -> None:
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        work: str | Path,
+        device: str = "auto",
+        *,
+        time_limit: float | None = None,
+        keep_going: bool = False,
+    ) -> None:
+        """``time_limit``: seconds from now after which no new step starts (the run stops,
+        and the page shows what finished); ``keep_going``: a failing set or student step is
+        logged and listed on the page, and the rest of the matrix still runs (preprocessing,
+        teacher and saliency failures always stop the run: everything needs them)."""
         from tsgd.engine import pick_device
 
         self.cfg = cfg
         self.work = Path(work)
         self.device = str(pick_device(device))
-        self.steps = Steps(self.work, self.device)
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        self.steps = Steps(self.work, self.device, deadline)
+        self.keep_going = keep_going
+        self.failures: list[tuple[str, str]] = []  # (what, error) of steps that failed
+        self.stopped: str | None = None  # why the run stopped early (time limit)
+        self.not_run: list[str] = []  # what the time limit left out
         self.runs: list[Run] = []
         self.fold: int | None = None  # the fold being run (None: no folds)
         self.teachers: dict[int, StepRecord] = {}  # fold -> its teacher's step
@@ -612,6 +639,10 @@ class Benchmark:
         rec.metrics.setdefault("ipc", ipc)
         return folder / "set.safetensors"
 
+    def make_sets(self, cache: Path, teacher: Path, method: Method, ipc: int) -> list[Path]:
+        """One set per seed of the benchmark."""
+        return [self.make_set(cache, teacher, method, ipc, s) for s in self.cfg.seeds]
+
     # -- students ---------------------------------------------------------------------
     def evaluate(
         self,
@@ -713,14 +744,41 @@ class Benchmark:
         return out
 
     def run(self, only: Iterable[str] | None = None) -> None:
-        """Every step of the matrix (``only``: method names to restrict to)."""
+        """Every step of the matrix (``only``: method names to restrict to). Cells run IPC
+        by IPC (every method at the smallest budget first), so a run stopped by its time
+        limit has whole comparisons rather than a few methods at every budget. Past the
+        time limit no step starts, but every step that finished earlier (in this run or an
+        earlier one) is still collected."""
         cfg = self.cfg
-        for fold in range(len(cfg.folds)) if cfg.folds else [None]:
-            self.fold = fold
-            if fold is not None:
-                log.info("fold %d of %d: test groups %s", fold + 1, len(cfg.folds), cfg.folds[fold])
-            self._run_split(only)
+        try:
+            for fold in range(len(cfg.folds)) if cfg.folds else [None]:
+                self.fold = fold
+                if fold is not None:
+                    log.info(
+                        "fold %d of %d: test groups %s", fold + 1, len(cfg.folds), cfg.folds[fold]
+                    )
+                self._run_split(only)
+        except BenchStopped as e:
+            self.stopped = str(e)
+            log.warning("stopped: %s (the page shows the steps that finished)", e)
         self.fold = None
+
+    def _attempt(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``; with ``keep_going`` a failure is logged, listed and answered with
+        None."""
+        try:
+            return fn(*args)
+        except BenchStopped as e:  # past the time limit: still collect the finished steps
+            self.stopped = self.stopped or str(e)
+            self.not_run.append(what)
+            return None
+        except Exception as e:
+            if not self.keep_going:
+                raise
+            log.exception("%s failed; going on (--keep-going)", what)
+            fold = f" fold {self.fold + 1}" if self.fold is not None else ""
+            self.failures.append((what + fold, f"{type(e).__name__}: {e}"))
+            return None
 
     def _run_split(self, only: Iterable[str] | None) -> None:
         cfg = self.cfg
@@ -739,19 +797,39 @@ class Benchmark:
                         ca.get("methods", list(cfg.methods)),
                     )
                 )
+
+        def students_of(
+            students: list[str],
+            evals: list[str],
+            method: Method,
+            sets: list[Path] | None,
+            ipc: int | None,
+        ) -> None:
+            for student in students:
+                for ev in evals:
+                    what = f"evaluate {method.name} IPC {ipc} {student} {ev}"
+                    args = (cache, teacher, method, sets, ipc, student, ev, cfg.seeds)
+                    self._attempt(what, self.evaluate, *args)
+
         for students, ipcs, evals, names in matrix:
-            for name in names:
-                if name not in keep:
-                    continue
-                method = cfg.methods[name]
-                for ipc in [None] if method.kind == "full" else ipcs:
+            methods = [cfg.methods[n] for n in names if n in keep]
+            for ipc in ipcs:
+                for method in methods:
                     if method.kind == "full":
-                        sets = None
-                    else:
-                        sets = [self.make_set(cache, teacher, method, ipc, s) for s in cfg.seeds]
-                    for student in students:
-                        for ev in evals:
-                            self.evaluate(cache, teacher, method, sets, ipc, student, ev, cfg.seeds)
+                        continue
+                    sets = self._attempt(
+                        f"distill {method.name} IPC {ipc}",
+                        self.make_sets,
+                        cache,
+                        teacher,
+                        method,
+                        ipc,
+                    )
+                    if sets is not None:
+                        students_of(students, evals, method, sets, ipc)
+            for method in methods:
+                if method.kind == "full":
+                    students_of(students, evals, method, None, None)
 
 
 # ----------------------------------------------------------------------------- the page
@@ -961,6 +1039,20 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         f"{sum(r.seconds for r in bench.steps.records) / 60:.1f} min in all when they ran "
         "(steps reused from an earlier run of the same command count with their first time)."
     )
+    if bench.stopped:
+        lines.append(
+            f"- **Incomplete**: the time limit left {len(bench.not_run)} step group(s) unrun "
+            f"(first: {bench.stopped}); the tables hold the cells whose steps finished, and "
+            "rerunning the command resumes. Not run: "
+            + "; ".join(bench.not_run[:12])
+            + (f"; and {len(bench.not_run) - 12} more" if len(bench.not_run) > 12 else "")
+            + "."
+        )
+    if bench.failures:
+        lines.append(
+            f"- **{len(bench.failures)} step(s) failed** and were skipped (--keep-going); "
+            "see Failed steps."
+        )
     lines.append("")
     plot = _plot_page(bench, Path(out))
     if plot is not None:
@@ -1037,6 +1129,9 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"None of the {len(bench.runs)} student runs collapsed (non-finite loss, "
             "or train and test accuracy both near chance)."
         )
+    if bench.failures:
+        lines += ["", "## Failed steps", ""]
+        lines += [f"- {what}: `{err}`" for what, err in bench.failures]
     lines += ["", "## Methods", ""]
     for name, m in cfg.methods.items():
         lines.append(
@@ -1191,14 +1286,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="the Markdown page to write")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--only", nargs="*", help="methods to run (default: all)")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="S",
+        help="start no new step after S seconds; the page shows what finished (rerun resumes)",
+    )
+    ap.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a failing set or student step is listed on the page; the rest still runs",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = load_bench_config(args.config, args.params, args.schema, args.data)
     work = Path(args.work) if args.work else Path("results/benchmark") / Path(args.config).stem
-    bench = Benchmark(cfg, work, args.device)
+    bench = Benchmark(
+        cfg, work, args.device, time_limit=args.time_limit, keep_going=args.keep_going
+    )
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     t0 = time.perf_counter()
     bench.run(args.only)
     write_page(bench, args.out, command=command, wall=time.perf_counter() - t0)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}" + (f" (incomplete: {bench.stopped})" if bench.stopped else ""))
+    if bench.failures:
+        print(f"{len(bench.failures)} step(s) failed: see the page's Failed steps", file=sys.stderr)
+        return 1
     return 0

@@ -374,3 +374,70 @@ def test_every_shipped_benchmark_config_loads(path, repo_root):
         assert set(extra.get("methods", [])) <= names
     for m in cfg.methods.values():
         cfg.method_params(m)  # every override merges and validates
+
+
+def _changed_config(tmp, tiny_data, repo_root, **bench):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"].update(bench)
+    path = tmp / "variant.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return _load(path, repo_root, str(tiny_data))
+
+
+def test_time_limit_stops_before_new_steps_and_the_page_says_so(bench_run, tiny_data, repo_root):
+    _, _, _, tmp = bench_run
+    raw_tsgd = {"kind": "tsgd", "distill": {"iterations": 3, "mosaic_grid": 2}}  # a new step
+    methods = {**TINY_BENCH["bench"]["methods"], "tsgd": raw_tsgd}
+    cfg = _changed_config(tmp, tiny_data, repo_root, methods=methods)
+    b = Benchmark(cfg, tmp / "work", "cpu", time_limit=0.0)
+    b.run()
+    assert b.stopped and "distill:tsgd" in b.stopped
+    assert b.not_run == ["distill tsgd IPC 1"]
+    # the new step never started; every finished step, before and after it, is collected
+    assert {r.method for r in b.runs} == set(cfg.methods) - {"tsgd"}
+    assert all(r.reused for r in b.steps.records)
+    page = write_page(b, tmp / "stopped.md", command="x", wall=1.0)
+    assert "**Incomplete**" in page and "Not run: distill tsgd IPC 1." in page
+    assert "| random | " in page and "| tsgd | " not in page
+
+
+def test_keep_going_lists_a_failed_step_and_runs_the_rest(bench_run, tiny_data, repo_root):
+    cfg, _, _, tmp = bench_run
+
+    class Broken(Benchmark):
+        def make_set(self, cache, teacher, method, ipc, seed):
+            if method.name == "dm":
+                raise RuntimeError("boom")
+            return super().make_set(cache, teacher, method, ipc, seed)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        Broken(cfg, tmp / "work", "cpu").run()
+    b = Broken(cfg, tmp / "work", "cpu", keep_going=True)
+    b.run()
+    assert b.failures == [("distill dm IPC 1", "RuntimeError: boom")]
+    assert {r.method for r in b.runs} == set(cfg.methods) - {"dm"}
+    page = write_page(b, tmp / "failed.md", command="x", wall=1.0)
+    assert "## Failed steps" in page and "- distill dm IPC 1: `RuntimeError: boom`" in page
+
+
+def test_cells_run_budget_by_budget_then_the_full_set(bench_run, tiny_data, repo_root):
+    _, _, _, tmp = bench_run
+    cfg = _changed_config(tmp, tiny_data, repo_root, ipc=[1, 2])
+    order = []
+
+    class Recording(Benchmark):  # reuses preprocessing, teacher and saliency; runs no student
+        def make_set(self, cache, teacher, method, ipc, seed):
+            return Path(f"{method.name}-{ipc}-{seed}") / "set.safetensors"
+
+        def evaluate(self, cache, teacher, method, sets, ipc, student, ev, seeds):
+            order.append((method.name, ipc, ev))
+            return []
+
+    Recording(cfg, tmp / "work", "cpu").run()
+    names = [n for n in cfg.methods if n != "full"]
+    assert order == [
+        *[(n, 1, ev) for n in names for ev in ("hard", "soft")],
+        *[(n, 2, ev) for n in names for ev in ("hard", "soft")],
+        ("full", None, "hard"),
+        ("full", None, "soft"),
+    ]
