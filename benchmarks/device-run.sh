@@ -2,7 +2,7 @@
 # The GPU benchmark on a machine that cannot download anything (the lent device: Python 3.12
 # with torch, torchvision, numpy, opencv, safetensors, pyyaml, tqdm; no jsonschema, decord).
 #
-#   bash benchmarks/device-run.sh prepare [DATA]   # here: wheels + the videos into .device/
+#   bash benchmarks/device-run.sh prepare [DATA]   # here, after committing: wheels, videos, commit
 #   bash benchmarks/device-run.sh run [CONFIG [S]] # there (carry .device): writes $OUT/
 #
 # .device/ is git-ignored. The videos are decoded there with OpenCV (decoder: auto falls
@@ -18,6 +18,10 @@ prepare)
     typing_extensions==4.16.0
   mkdir -p .device/data
   cp -r "$data/videos" "$data/clips.csv" "$data/classes.txt" .device/data/
+  # the commit the page will name (the copy there may not carry this history): commit first
+  c=$(git rev-parse --short HEAD)
+  [ -z "$(git status --porcelain --untracked-files=no)" ] || c="$c with uncommitted changes"
+  echo "$c" > .device/commit
   du -sh .device
   ;;
 run)
@@ -32,6 +36,7 @@ run)
   mkdir -p "$out"
   python -m pip install -q --no-deps --no-index --target "$lib" .device/wheels/*.whl
   export PYTHONPATH="$lib:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+  [ ! -s .device/commit ] || export TSGD_COMMIT="$(cat .device/commit)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
   bench=(python benchmarks/results.py "$config" --data .device/data --device cuda
     --work "$work" --out "$out/$name.md" --keep-going)

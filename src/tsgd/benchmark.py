@@ -973,6 +973,9 @@ def machine_info() -> dict[str, str]:
             commit += " with uncommitted changes"
     except OSError:
         commit = ""
+    # a copy of the tree run elsewhere (benchmarks/device-run.sh) may carry a git history
+    # that is not the one it was copied from: the copier names the commit instead
+    commit = os.environ.get("TSGD_COMMIT") or commit
     return {
         "cpu": f"{cpu}, {os.cpu_count()} cores",
         "gpu": gpu,
