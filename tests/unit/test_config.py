@@ -20,6 +20,7 @@ def test_defaults_are_filled(schema_path):
     d = p["distill"]  # the variant chosen on the selection groups: 2 x 2 x 2 pieces, decoded
     assert (d["init_pick"], d["temporal_pieces"], d["mosaic_grid"]) == ("diverse", 2, 2)
     assert d["decode_pieces"] is True
+    assert (d["window_pick"], d["drop_static"]) == ("random", 0.75)  # a window that moves
     assert p["saliency"]["k"] == 1
     assert p["benchmark"]["methods"] == ["tsgd", "random"]
 
