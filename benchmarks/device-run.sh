@@ -25,10 +25,13 @@ prepare)
   du -sh .device
   ;;
 run)
-  # run [CONFIG [SECONDS]]: no new step starts after SECONDS (default 450); a step still
-  # running at SECONDS + 120 is killed and the page is written from the finished steps.
+  # run [CONFIG [SECONDS [ARGS...]]]: no new step starts after SECONDS (default 450); a step
+  # still running at SECONDS + 120 is killed and the page is written from the finished
+  # steps. ARGS go to results.py (--only M ... splits a config over several sessions).
   config=${2:-benchmarks/ucf9.yaml}
   limit=${3:-450}
+  shift $(($# < 3 ? $# : 3))
+  extra=("$@")  # passed on to results.py, e.g. --only random salient
   out=${OUT:-benchmarks/out}
   name=$(basename "$config" .yaml)
   work=${TSGD_DEVICE_WORK:-/tmp/tsgd-work/$name}
@@ -39,7 +42,7 @@ run)
   [ ! -s .device/commit ] || export TSGD_COMMIT="$(cat .device/commit)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
   bench=(python benchmarks/results.py "$config" --data .device/data --device cuda
-    --work "$work" --out "$out/$name.md" --keep-going)
+    --work "$work" --out "$out/$name.md" --keep-going ${extra[@]+"${extra[@]}"})
   rc=0
   timeout $((limit + 120)) "${bench[@]}" --time-limit "$limit" 2>&1 | tee "$out/run.log" || rc=$?
   if [ ! -s "$out/$name.md" ] || [ "$rc" -ge 124 ]; then  # killed mid-step: page from what finished
