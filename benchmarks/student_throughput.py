@@ -13,7 +13,7 @@ Modes (each a full step: forward, loss, backward, AdamW update, for every seed):
 - ``grouped``: the seeds' weights stacked and run as one ``torch.vmap`` model
   (train_classifiers_grouped's path, ``bench.group_seeds``);
 - ``sequential-bf16`` / ``grouped-bf16``: the same under bf16 autocast;
-- ``sequential-cl3d``: channels-last-3d weights and activations.
+- ``sequential-cl3d``: channels-last-3d weights (the convolutions' outputs follow them).
 
 ``--soft`` adds the soft-label teacher's forward pass (ConvNet3D-BN, no grad) to every
 step, as the soft evaluations do. Prints a Markdown table (ms per step, clips per second

@@ -959,6 +959,19 @@ def machine_info() -> dict[str, str]:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        # a copy of the tree run elsewhere (benchmarks/device-run.sh) may carry a git
+        # history that is not the one it was copied from: the copier names the commit
+        "commit": os.environ.get("TSGD_COMMIT") or _git_commit() or "unknown",
+    }
+
+
+def _git_commit() -> str:
+    """The checkout's short commit, "with uncommitted changes" when tracked files differ."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -969,20 +982,9 @@ def machine_info() -> dict[str, str]:
             text=True,
             check=False,
         ).stdout.strip()
-        if commit and dirty:
-            commit += " with uncommitted changes"
     except OSError:
-        commit = ""
-    # a copy of the tree run elsewhere (benchmarks/device-run.sh) may carry a git history
-    # that is not the one it was copied from: the copier names the commit instead
-    commit = os.environ.get("TSGD_COMMIT") or commit
-    return {
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
-        "gpu": gpu,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "commit": commit or "unknown",
-    }
+        return ""
+    return commit + " with uncommitted changes" if commit and dirty else commit
 
 
 def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) -> str:

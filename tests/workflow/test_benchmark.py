@@ -444,9 +444,9 @@ def test_cells_run_budget_by_budget_then_the_full_set(bench_run, tiny_data, repo
 
 
 def test_the_page_names_the_commit_a_copier_gives(monkeypatch):
-    from tsgd.benchmark import machine_info
+    from tsgd.benchmark import _git_commit, machine_info
 
     monkeypatch.delenv("TSGD_COMMIT", raising=False)
-    assert machine_info()["commit"] != "abc1234 (copied)"
+    assert machine_info()["commit"] == (_git_commit() or "unknown")
     monkeypatch.setenv("TSGD_COMMIT", "abc1234 (copied)")
     assert machine_info()["commit"] == "abc1234 (copied)"
