@@ -86,7 +86,9 @@ EVAL_KEYS = {
 
 #: Settings added after steps were first cached, with their default: left out of a step's
 #: key while they hold it, so the steps cached before they existed stay valid.
-LATER_DEFAULTS: dict[str, dict[str, Any]] = {"distill": {"decode_pieces": False}}
+LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "distill": {"decode_pieces": False, "crop_pick": "center", "crop_scale": 1.0}
+}
 
 
 def _keyed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -627,6 +629,8 @@ class Benchmark:
                 temporal_pieces=d["temporal_pieces"],
                 window_pick=d["window_pick"],
                 drop_static=d["drop_static"],
+                crop_pick=d["crop_pick"],
+                crop_scale=d["crop_scale"],
                 decode_pieces=d["decode_pieces"],
                 device=self.device,
                 method=method.name,

@@ -308,3 +308,39 @@ def test_decode_pieces_takes_whole_windows_and_students_train_on_every_piece(
     assert decoded[1].tolist() == [0, 0, 1, 1, 2, 2] and decoded[2]["decoded_clips"] == 6
     v = decoded[0]("cpu")
     assert torch.equal(v[:, 0], v[:, 1]) and torch.equal(v[:, 2], v[:, 3])  # frames repeated
+
+
+def test_salient_crops_and_fresh_windows_for_a_video_used_twice(cache, tmp_path, tiny_teacher):
+    """``crop_pick: salient`` records each piece's square (zoomed: a smaller square, resized
+    to the crop); a class with fewer videos than pieces gives a repeated video a fresh random
+    window instead of a copy of its first one."""
+    import json
+
+    teacher, sal, sal_kw = _teacher_and_saliency(cache, tmp_path, tiny_teacher)
+    out = tmp_path / "zoom" / "set.safetensors"
+    make_tsgd_set(
+        cache, teacher, sal, out, ipc=3, seed=1, frames=4, crop=16, init="real",
+        init_pick="diverse", temporal_pieces=2, decode_pieces=True, device="cpu",
+        window_pick="salient", crop_pick="salient", crop_scale=0.75,
+        synthesis=SynthesisConfig(iterations=0, saliency=sal_kw),
+    )  # fmt: skip
+    meta = json.loads((out.parent / "meta.json").read_text())
+    src, frames, boxes = meta["source_videos"], meta["source_frames"], meta["source_boxes"]
+    assert len(src) == len(frames) == len(boxes) == 3 * 3 * 2  # 4 videos/class, 6 pieces
+    assert {b[2] for b in boxes} == {12}  # round(16 x 0.75) of the 20 px frames
+    assert all(0 <= t <= 8 and 0 <= left <= 8 for t, left, _ in boxes)
+    first = {}
+    repeated = []
+    for video, run in zip(src, frames, strict=True):
+        if video in first:
+            repeated.append(run != first[video])
+        else:
+            first[video] = run
+    assert len(repeated) == 6 and any(repeated)  # not copies of the salient run
+    assert load_file(out)["videos"].shape == (9, 4, 3, 16, 16)
+    plain = tmp_path / "plain" / "set.safetensors"
+    make_tsgd_set(
+        cache, teacher, sal, plain, ipc=1, seed=1, frames=4, crop=16, init="real",
+        init_pick="diverse", device="cpu", synthesis=SynthesisConfig(iterations=0, saliency=sal_kw),
+    )  # fmt: skip
+    assert json.loads((plain.parent / "meta.json").read_text())["source_boxes"] == []

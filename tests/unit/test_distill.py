@@ -259,3 +259,60 @@ def test_unpack_gives_every_packed_piece_back_as_a_full_size_clip():
     assert torch.equal(unpack(packed, 1, 1), packed)
     with pytest.raises(ValueError, match="do not hold"):
         unpack(packed, 3, 1)
+
+
+def _moving_square_clips(n=2, length=6, h=24, w=40, at=30):
+    """uint8 [n, length, h, w, 3]: a grey static background; video 0 has a bright 6 px square
+    sliding down around column ``at``, video 1 stays still."""
+    import numpy as np
+
+    clips = np.full((n, length, h, w, 3), 90, dtype=np.uint8)
+    for t in range(length):
+        clips[0, t, 2 + 3 * t : 8 + 3 * t, at - 3 : at + 3] = 250
+    return clips
+
+
+def test_salient_crop_boxes_follow_motion_and_keep_the_centre_without_it():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tsgd.distill.sets import crop_boxes
+
+    data = SimpleNamespace(clips=_moving_square_clips())
+    frames = np.tile(np.arange(4), (2, 1))
+    centre = crop_boxes(data, np.arange(2), frames, 16)
+    assert centre.tolist() == [[4, 12, 16], [4, 12, 16]]
+    boxes = crop_boxes(data, np.arange(2), frames, 16, pick="salient", saliency={"k": 1})
+    top, left, side = boxes[0].tolist()
+    assert side == 16 and left <= 27 and left + side >= 33  # the square's columns are inside
+    assert left > 12  # moved right of the centre, towards the motion
+    assert boxes[1].tolist() == [4, 12, 16]  # nothing moves: the centre
+    zoom = crop_boxes(data, np.arange(2), frames, 16, pick="salient", scale=0.5)
+    assert zoom[:, 2].tolist() == [8, 8] and zoom[0, 1] <= 27 and zoom[0, 1] + 8 >= 33
+    with pytest.raises(ValueError, match="crop pick"):
+        crop_boxes(data, np.arange(2), frames, 16, pick="corner")
+    with pytest.raises(ValueError, match="crop_scale"):
+        crop_boxes(data, np.arange(2), frames, 16, scale=2.0)  # 32 px: taller than 24
+
+
+def test_frames_cut_each_box_and_resize_it_to_the_crop():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tsgd.distill.sets import _frames
+
+    clips = _moving_square_clips()
+    clips[1, :, :, :20] = 0  # video 1: left half black, right half grey
+    data = SimpleNamespace(clips=clips)
+    frames = np.tile(np.arange(4), (2, 1))
+    mean, std = [0.0] * 3, [1.0] * 3
+    boxes = np.array([[0, 24, 16], [4, 0, 8]])  # video 1: an 8 px square of the black half
+    x = _frames(data, np.arange(2), frames, 16, mean, std, torch.device("cpu"), boxes)
+    assert x.shape == (2, 4, 3, 16, 16)
+    raw = torch.from_numpy(clips[0, :4, 0:16, 24:40]).permute(0, 3, 1, 2).float() / 255
+    assert torch.allclose(x[0], raw)  # same-size box: the pixels themselves
+    assert float(x[1].abs().max()) == 0.0  # zoomed into the black half, resized to 16 px
+    plain = _frames(data, np.arange(2), frames, 16, mean, std, torch.device("cpu"))
+    assert float(plain[1, :, :, :, :8].max()) == 0.0 and float(plain[1, :, :, :, 8:].min()) > 0

@@ -12,7 +12,9 @@ synth_keys = set(SynthesisConfig.__dataclass_fields__) - {"saliency"}
 synthesis = SynthesisConfig(saliency=params["saliency"], **{k: params[k] for k in synth_keys})
 if w.method == "sre2l":  # the same method with TSGF switched off everywhere (SRe2L on video):
     synthesis.tsgf = False  # no TSGF-weighted updates,
-    params.update(tsgf=False, window_pick="random", drop_static=0.0)  # no salient frames
+    params.update(
+        tsgf=False, window_pick="random", drop_static=0.0, crop_pick="center"
+    )  # no saliency
 checkpoint = checkpoint_path(snakemake.output.videos, params, snakemake.input)
 
 
@@ -32,6 +34,8 @@ def body(tracker):
         temporal_pieces=params["temporal_pieces"],
         window_pick=params["window_pick"],
         drop_static=params["drop_static"],
+        crop_pick=params["crop_pick"],
+        crop_scale=params["crop_scale"],
         decode_pieces=params["decode_pieces"],
         synthesis=synthesis,
         device=params["device"],

@@ -21,6 +21,7 @@ from tsgd.engine import pick_device
 from tsgd.io.clipcache import ClipSplit, load_split, load_stats
 from tsgd.io.sets import load_tensors, save_tensors
 from tsgd.models.checkpoint import load_model
+from tsgd.saliency.tsgf import saliency_map
 
 
 def _windows(
@@ -38,6 +39,16 @@ def _windows(
     return _frames(data, idx, offsets, crop, mean, std, device)
 
 
+def _raw_frames(data: ClipSplit, idx: np.ndarray, frame_idx: np.ndarray) -> torch.Tensor:
+    """uint8 ``[n, S, H, W, C]``: cached frames ``frame_idx[i]`` of video ``idx[i]``."""
+    idx = np.asarray(idx)
+    raw = torch.from_numpy(np.ascontiguousarray(data.clips[np.sort(idx)]))
+    order = np.argsort(np.argsort(idx))  # undo the sort used for fast memmap reads
+    raw = raw[torch.from_numpy(order)]
+    rows = torch.arange(idx.size).view(-1, 1)
+    return raw[rows, torch.as_tensor(np.asarray(frame_idx), dtype=torch.long)]
+
+
 def _frames(
     data: ClipSplit,
     idx: np.ndarray,
@@ -46,16 +57,86 @@ def _frames(
     mean: list[float],
     std: list[float],
     device: torch.device,
+    boxes: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """Centre-cropped, normalised frames ``frame_idx[i]`` (int ``[n, S]``) of cached video
-    ``idx[i]``: float ``[n, S, C, crop, crop]`` on ``device``."""
+    """Normalised frames ``frame_idx[i]`` (int ``[n, S]``) of cached video ``idx[i]``:
+    float ``[n, S, C, crop, crop]`` on ``device``. Centre crops, or with ``boxes`` (int
+    ``[n, 3]``: top, left, side; see :func:`crop_boxes`) each video's own square, the same
+    in every frame, resized to ``crop`` when its side differs."""
+    x = to_float_clips(_raw_frames(data, idx, frame_idx).to(device), mean, std)
+    if boxes is None:
+        return center_crop(x, crop).contiguous()
+    n, s, c = x.shape[:3]
+    out = torch.empty(n, s, c, crop, crop, device=device)
+    for i, (top, left, side) in enumerate(np.asarray(boxes).tolist()):
+        piece = x[i, :, :, top : top + side, left : left + side]
+        if side != crop:
+            piece = F.interpolate(
+                piece,
+                size=(crop, crop),
+                mode="bilinear",
+                align_corners=False,
+                antialias=side > crop,
+            )
+        out[i] = piece
+    return out
+
+
+def crop_boxes(
+    data: ClipSplit,
+    idx: np.ndarray,
+    frame_idx: np.ndarray,
+    crop: int,
+    *,
+    pick: str = "center",
+    scale: float = 1.0,
+    saliency: dict[str, Any] | None = None,
+    batch: int = 64,
+) -> np.ndarray:
+    """Where each piece is cropped: int64 ``[n, 3]`` (top, left, side) in the cached frames.
+
+    The square's side is ``round(crop * scale)`` (``scale`` < 1 zooms in: the square is
+    resized up to ``crop``). ``pick``: ``center``, or ``salient``: the square holding the
+    most of TSGF's spatial saliency S_hat over the piece's frames ``frame_idx[i]`` (the
+    ``saliency`` constants: k, window, motion compensation...), so a piece shows where
+    things move; a faint pull to the centre breaks ties, and a video with no motion keeps
+    the centre.
+    """
+    if pick not in ("center", "salient"):
+        raise ValueError(f"unknown crop pick {pick!r}; expected center or salient")
+    h, w = data.clips.shape[2:4]
+    side = int(round(crop * scale))
+    if not 1 <= side <= min(h, w):
+        raise ValueError(
+            f"crop_scale {scale} gives a {side}-pixel square, not inside frames of {h}x{w}"
+        )
     idx = np.asarray(idx)
-    raw = torch.from_numpy(np.ascontiguousarray(data.clips[np.sort(idx)]))
-    order = np.argsort(np.argsort(idx))  # undo the sort used for fast memmap reads
-    raw = raw[torch.from_numpy(order)]
-    rows = torch.arange(idx.size).view(-1, 1)
-    win = raw[rows, torch.as_tensor(np.asarray(frame_idx), dtype=torch.long)]
-    return center_crop(to_float_clips(win.to(device), mean, std), crop).contiguous()
+    out = np.empty((idx.size, 3), dtype=np.int64)
+    out[:] = ((h - side) // 2, (w - side) // 2, side)
+    if pick == "center" or idx.size == 0:
+        return out
+    if np.asarray(frame_idx).shape[1] < 2:
+        raise ValueError("salient crops need pieces of at least 2 frames")
+    ty = torch.arange(h - side + 1, dtype=torch.float32) - (h - side) / 2
+    tx = torch.arange(w - side + 1, dtype=torch.float32) - (w - side) / 2
+    # centre pull: at most 1e-3 of the best score at the farthest corner
+    pull = (ty.view(-1, 1) ** 2 + tx.view(1, -1) ** 2) / max(
+        float(ty.max() ** 2 + tx.max() ** 2), 1.0
+    )
+    for b in range(0, idx.size, batch):
+        raw = _raw_frames(data, idx[b : b + batch], np.asarray(frame_idx)[b : b + batch])
+        x = raw.permute(0, 1, 4, 2, 3).float().div_(255.0)
+        s_map = saliency_map(x, **(saliency or {})).mean(dim=1, keepdim=False)  # [b, H, W]
+        mass = F.avg_pool2d(s_map[:, None], side, stride=1)[:, 0]  # [b, H-side+1, W-side+1]
+        peak = mass.flatten(1).amax(dim=1)
+        score = mass / peak.clamp_min(1e-12)[:, None, None] - 1e-3 * pull
+        best = score.flatten(1).argmax(dim=1)
+        moving = peak > 1e-8
+        top = torch.where(moving, best // mass.shape[2], (h - side) // 2)
+        left = torch.where(moving, best % mass.shape[2], (w - side) // 2)
+        out[b : b + batch, 0] = top.numpy()
+        out[b : b + batch, 1] = left.numpy()
+    return out
 
 
 def salient_frames(
@@ -340,6 +421,16 @@ def best_per_cluster(assign: np.ndarray, score: torch.Tensor) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def _repeats(idx: np.ndarray) -> np.ndarray:
+    """bool ``[n]``: True where ``idx[i]`` already occurred earlier in ``idx``."""
+    seen: set[int] = set()
+    out = np.zeros(len(idx), dtype=bool)
+    for i, v in enumerate(np.asarray(idx).tolist()):
+        out[i] = v in seen
+        seen.add(v)
+    return out
+
+
 def make_tsgd_set(
     cache_dir: str | Path,
     teacher_path: str | Path,
@@ -357,6 +448,8 @@ def make_tsgd_set(
     temporal_pieces: int = 1,
     window_pick: str = "salient",
     drop_static: float = 0.0,
+    crop_pick: str = "center",
+    crop_scale: float = 1.0,
     decode_pieces: bool = False,
     device: str = "auto",
     dataset: str = "",
@@ -381,6 +474,11 @@ def make_tsgd_set(
     their class), ``diverse`` (the same ranking, spread over groups) or ``cluster`` (per
     class, k-means on the teacher's features of the chosen frames into as many clusters as
     pieces, and the teacher's best-scored video of each cluster, largest cluster first).
+    A video used for more pieces than once (a class with fewer videos than pieces) gives
+    each later piece a fresh random run of its frames (``window_pick`` random, after
+    ``drop_static``) rather than a copy. Where in the frames: ``crop_pick`` ``center`` or
+    ``salient`` and ``crop_scale`` (:func:`crop_boxes`, with the synthesis's saliency
+    constants); the teacher ranks the pieces as cropped.
     """
     dev = pick_device(device)
     torch.manual_seed(seed)
@@ -402,6 +500,20 @@ def make_tsgd_set(
     )[:, :: temporal_pieces if decode_pieces else 1]
     per_video = mosaic_grid * mosaic_grid * temporal_pieces
     pieces = ipc * per_video
+
+    def boxes_of(videos: np.ndarray, frame_idx: np.ndarray) -> np.ndarray | None:
+        if crop_pick == "center" and crop_scale == 1.0:
+            return None
+        return crop_boxes(
+            data,
+            videos,
+            frame_idx,
+            crop,
+            pick=crop_pick,
+            scale=crop_scale,
+            saliency=synthesis.saliency,
+        )
+
     if init_pick == "random":
         idx = np.concatenate([_pick(rng, pool, pieces) for pool in pools])
     elif init_pick == "spread":
@@ -414,7 +526,8 @@ def make_tsgd_set(
     elif init_pick in ("confident", "diverse", "cluster"):
         picks = []
         for c, pool in enumerate(pools):
-            x = _frames(data, pool, chosen[pool], crop, mean, std, dev)
+            at = chosen[pool]
+            x = _frames(data, pool, at, crop, mean, std, dev, boxes_of(pool, at))
             p = _true_class_prob(teacher, x, torch.full((pool.size,), c, device=dev)).cpu()
             if init_pick == "cluster":
                 feats = _embed(teacher, x)
@@ -431,8 +544,19 @@ def make_tsgd_set(
             f"unknown init_pick {init_pick!r}; expected random, spread, confident, diverse or cluster"
         )
     labels = torch.from_numpy(data.labels[idx[::per_video]].astype(np.int64)).to(dev)
+    taken = chosen[idx].copy()
+    again = _repeats(idx)
+    if again.any():
+        taken[again] = salient_frames(
+            sal["frame_saliency"][torch.from_numpy(idx[again])],
+            frames if decode_pieces else seg,
+            drop_static=drop_static,
+            pick="random",
+            rng=np.random.default_rng([seed, 2]),
+        )[:, :: temporal_pieces if decode_pieces else 1]
+    boxes = boxes_of(idx, taken)
     if init == "real":
-        w = _frames(data, idx, chosen[idx], crop, mean, std, dev)
+        w = _frames(data, idx, taken, crop, mean, std, dev, boxes)
         x0 = mosaic(stitch(w, temporal_pieces), mosaic_grid)
     elif init == "noise":
         g = seeded_generator(seed)
@@ -469,7 +593,10 @@ def make_tsgd_set(
             "drop_static": drop_static,
             "synthesis": asdict(synthesis),
             "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
-            "source_frames": chosen[idx].tolist() if init == "real" else [],
+            "crop_pick": crop_pick,
+            "crop_scale": crop_scale,
+            "source_boxes": boxes.tolist() if boxes is not None and init == "real" else [],
+            "source_frames": taken.tolist() if init == "real" else [],
         }
     )
     save_tensors(out_path, {"videos": videos.cpu(), "labels": labels.cpu()}, meta)
