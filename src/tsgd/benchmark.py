@@ -87,7 +87,12 @@ EVAL_KEYS = {
 #: Settings added after steps were first cached, with their default: left out of a step's
 #: key while they hold it, so the steps cached before they existed stay valid.
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "distill": {"decode_pieces": False, "crop_pick": "center", "crop_scale": 1.0}
+    "distill": {
+        "decode_pieces": False,
+        "crop_pick": "center",
+        "crop_scale": 1.0,
+        "salient_from_ipc": 5,
+    }
 }
 
 
@@ -629,6 +634,7 @@ class Benchmark:
                 temporal_pieces=d["temporal_pieces"],
                 window_pick=d["window_pick"],
                 drop_static=d["drop_static"],
+                salient_from_ipc=d["salient_from_ipc"],
                 crop_pick=d["crop_pick"],
                 crop_scale=d["crop_scale"],
                 decode_pieces=d["decode_pieces"],

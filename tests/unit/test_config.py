@@ -20,7 +20,8 @@ def test_defaults_are_filled(schema_path):
     d = p["distill"]  # the variant chosen on the selection groups: 2 x 2 x 2 pieces, decoded
     assert (d["init_pick"], d["temporal_pieces"], d["mosaic_grid"]) == ("diverse", 2, 2)
     assert d["decode_pieces"] is True
-    assert (d["window_pick"], d["drop_static"]) == ("random", 0.75)  # a window that moves
+    # below IPC 5 a window among the frames that move, from IPC 5 on the most salient one
+    assert (d["window_pick"], d["drop_static"], d["salient_from_ipc"]) == ("by_ipc", 0.75, 5)
     assert p["saliency"]["k"] == 1
     assert p["benchmark"]["methods"] == ["tsgd", "random"]
 

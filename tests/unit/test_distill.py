@@ -316,3 +316,17 @@ def test_frames_cut_each_box_and_resize_it_to_the_crop():
     assert float(x[1].abs().max()) == 0.0  # zoomed into the black half, resized to 16 px
     plain = _frames(data, np.arange(2), frames, 16, mean, std, torch.device("cpu"))
     assert float(plain[1, :, :, :, :8].max()) == 0.0 and float(plain[1, :, :, :, 8:].min()) > 0
+
+
+def test_window_rule_by_budget():
+    from tsgd.distill.sets import resolve_window_pick
+
+    assert resolve_window_pick("random", 0.75, 5, 5) == ("random", 0.75)  # as given
+    assert resolve_window_pick("salient", 0.0, 1, 5) == ("salient", 0.0)
+    assert resolve_window_pick("by_ipc", 0.75, 1, 5) == ("random", 0.75)  # small budget
+    assert resolve_window_pick("by_ipc", 0.75, 5, 5) == ("salient", 0.0)  # from IPC 5 on
+    assert resolve_window_pick("by_ipc", 0.75, 10, 5) == ("salient", 0.0)
+    with pytest.raises(ValueError, match="window pick"):
+        resolve_window_pick("best", 0.75, 1, 5)
+    with pytest.raises(ValueError, match="salient_from_ipc"):
+        resolve_window_pick("by_ipc", 0.75, 1, 0)

@@ -34,6 +34,7 @@ def body(tracker):
         temporal_pieces=params["temporal_pieces"],
         window_pick=params["window_pick"],
         drop_static=params["drop_static"],
+        salient_from_ipc=params["salient_from_ipc"],
         crop_pick=params["crop_pick"],
         crop_scale=params["crop_scale"],
         decode_pieces=params["decode_pieces"],

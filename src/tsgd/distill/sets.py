@@ -421,6 +421,25 @@ def best_per_cluster(assign: np.ndarray, score: torch.Tensor) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def resolve_window_pick(
+    window_pick: str, drop_static: float, ipc: int, salient_from_ipc: int
+) -> tuple[str, float]:
+    """The window rule a set of ``ipc`` uses: ``(pick, drop_static)`` for :func:`salient_frames`.
+
+    ``salient`` and ``random`` are taken as they are. ``by_ipc``: below ``salient_from_ipc``
+    videos per class, a random run among the frames that move (``random`` with
+    ``drop_static``); from it on, the most salient run of all frames (``salient``, nothing
+    dropped), each the rule that measured best at that budget on validation.
+    """
+    if window_pick in ("salient", "random"):
+        return window_pick, drop_static
+    if window_pick != "by_ipc":
+        raise ValueError(f"unknown window pick {window_pick!r}; expected salient, random or by_ipc")
+    if salient_from_ipc < 1:
+        raise ValueError(f"salient_from_ipc must be >= 1, got {salient_from_ipc}")
+    return ("salient", 0.0) if ipc >= salient_from_ipc else ("random", drop_static)
+
+
 def _repeats(idx: np.ndarray) -> np.ndarray:
     """bool ``[n]``: True where ``idx[i]`` already occurred earlier in ``idx``."""
     seen: set[int] = set()
@@ -448,6 +467,7 @@ def make_tsgd_set(
     temporal_pieces: int = 1,
     window_pick: str = "salient",
     drop_static: float = 0.0,
+    salient_from_ipc: int = 5,
     crop_pick: str = "center",
     crop_scale: float = 1.0,
     decode_pieces: bool = False,
@@ -467,8 +487,9 @@ def make_tsgd_set(
     ``temporal_pieces`` rather than a run of ``frames / temporal_pieces`` frames.
 
     Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
-    dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`) or
-    ``random`` (TSGF off). Which videos: ``init_pick`` ``random``, ``spread`` (random, but
+    dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`),
+    ``random`` (TSGF off; with ``drop_static``, among the frames that move) or ``by_ipc``
+    (one or the other by budget: :func:`resolve_window_pick`). Which videos: ``init_pick`` ``random``, ``spread`` (random, but
     one per group before any group gives a second: :func:`spread_over_groups`),
     ``confident`` (per class, the videos whose chosen frames the teacher scores highest for
     their class), ``diverse`` (the same ranking, spread over groups) or ``cluster`` (per
@@ -491,11 +512,12 @@ def make_tsgd_set(
     if frames % temporal_pieces:
         raise ValueError(f"{frames} frames do not split into {temporal_pieces} pieces")
     seg = frames // temporal_pieces
+    pick, drop = resolve_window_pick(window_pick, drop_static, ipc, salient_from_ipc)
     chosen = salient_frames(
         sal["frame_saliency"],
         frames if decode_pieces else seg,
-        drop_static=drop_static,
-        pick=window_pick,
+        drop_static=drop,
+        pick=pick,
         rng=np.random.default_rng([seed, 1]),
     )[:, :: temporal_pieces if decode_pieces else 1]
     per_video = mosaic_grid * mosaic_grid * temporal_pieces
@@ -550,7 +572,7 @@ def make_tsgd_set(
         taken[again] = salient_frames(
             sal["frame_saliency"][torch.from_numpy(idx[again])],
             frames if decode_pieces else seg,
-            drop_static=drop_static,
+            drop_static=drop,
             pick="random",
             rng=np.random.default_rng([seed, 2]),
         )[:, :: temporal_pieces if decode_pieces else 1]
@@ -591,6 +613,7 @@ def make_tsgd_set(
             "decode_pieces": decode_pieces,
             "window_pick": window_pick,
             "drop_static": drop_static,
+            "windows": {"pick": pick, "drop_static": drop},
             "synthesis": asdict(synthesis),
             "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
             "crop_pick": crop_pick,
