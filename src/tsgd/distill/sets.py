@@ -125,7 +125,7 @@ def crop_boxes(
     )
     for b in range(0, idx.size, batch):
         raw = _raw_frames(data, idx[b : b + batch], np.asarray(frame_idx)[b : b + batch])
-        x = raw.permute(0, 1, 4, 2, 3).float().div_(255.0)
+        x = to_float_clips(raw, [0.0] * 3, [1.0] * 3)  # [0, 1] pixels, as the saliency step
         s_map = saliency_map(x, **(saliency or {})).mean(dim=1, keepdim=False)  # [b, H, W]
         mass = F.avg_pool2d(s_map[:, None], side, stride=1)[:, 0]  # [b, H-side+1, W-side+1]
         peak = mass.flatten(1).amax(dim=1)
@@ -489,8 +489,9 @@ def make_tsgd_set(
     Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
     dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`),
     ``random`` (TSGF off; with ``drop_static``, among the frames that move) or ``by_ipc``
-    (one or the other by budget: :func:`resolve_window_pick`). Which videos: ``init_pick`` ``random``, ``spread`` (random, but
-    one per group before any group gives a second: :func:`spread_over_groups`),
+    (one or the other by budget: :func:`resolve_window_pick`). Which videos: ``init_pick``
+    ``random``, ``spread`` (random, but one per group before any group gives a second:
+    :func:`spread_over_groups`),
     ``confident`` (per class, the videos whose chosen frames the teacher scores highest for
     their class), ``diverse`` (the same ranking, spread over groups) or ``cluster`` (per
     class, k-means on the teacher's features of the chosen frames into as many clusters as
@@ -513,13 +514,15 @@ def make_tsgd_set(
         raise ValueError(f"{frames} frames do not split into {temporal_pieces} pieces")
     seg = frames // temporal_pieces
     pick, drop = resolve_window_pick(window_pick, drop_static, ipc, salient_from_ipc)
+    # a piece's run of cached frames: a whole window subsampled in time when decoded
+    run, stride = (frames, temporal_pieces) if decode_pieces else (seg, 1)
     chosen = salient_frames(
         sal["frame_saliency"],
-        frames if decode_pieces else seg,
+        run,
         drop_static=drop,
         pick=pick,
         rng=np.random.default_rng([seed, 1]),
-    )[:, :: temporal_pieces if decode_pieces else 1]
+    )[:, ::stride]
     per_video = mosaic_grid * mosaic_grid * temporal_pieces
     pieces = ipc * per_video
 
@@ -566,18 +569,19 @@ def make_tsgd_set(
             f"unknown init_pick {init_pick!r}; expected random, spread, confident, diverse or cluster"
         )
     labels = torch.from_numpy(data.labels[idx[::per_video]].astype(np.int64)).to(dev)
-    taken = chosen[idx].copy()
-    again = _repeats(idx)
-    if again.any():
-        taken[again] = salient_frames(
-            sal["frame_saliency"][torch.from_numpy(idx[again])],
-            frames if decode_pieces else seg,
-            drop_static=drop,
-            pick="random",
-            rng=np.random.default_rng([seed, 2]),
-        )[:, :: temporal_pieces if decode_pieces else 1]
-    boxes = boxes_of(idx, taken)
+    taken, boxes = None, None
     if init == "real":
+        taken = chosen[idx].copy()
+        again = _repeats(idx)
+        if again.any():  # a video used again: a fresh random run, not a copy
+            taken[again] = salient_frames(
+                sal["frame_saliency"][torch.from_numpy(idx[again])],
+                run,
+                drop_static=drop,
+                pick="random",
+                rng=np.random.default_rng([seed, 2]),
+            )[:, ::stride]
+        boxes = boxes_of(idx, taken)
         w = _frames(data, idx, taken, crop, mean, std, dev, boxes)
         x0 = mosaic(stitch(w, temporal_pieces), mosaic_grid)
     elif init == "noise":
@@ -618,8 +622,8 @@ def make_tsgd_set(
             "source_videos": [data.paths[i] for i in idx] if init == "real" else [],
             "crop_pick": crop_pick,
             "crop_scale": crop_scale,
-            "source_boxes": boxes.tolist() if boxes is not None and init == "real" else [],
-            "source_frames": taken.tolist() if init == "real" else [],
+            "source_boxes": boxes.tolist() if boxes is not None else [],
+            "source_frames": taken.tolist() if taken is not None else [],
         }
     )
     save_tensors(out_path, {"videos": videos.cpu(), "labels": labels.cpu()}, meta)
