@@ -343,6 +343,7 @@ class StepRecord:
     device: str
     metrics: dict[str, Any]
     reused: bool = False
+    earlier_s: float = 0.0  # of ``seconds``: an interrupted attempt's, up to its checkpoint
 
 
 class BenchStopped(Exception):
@@ -353,7 +354,11 @@ class Steps:
     """Runs steps once: a step whose folder has a ``step.json`` is reused, not rerun.
 
     ``deadline`` (a ``time.perf_counter()`` value): a step that would have to run after it
-    raises :class:`BenchStopped` instead of starting; reused steps are always returned."""
+    raises :class:`BenchStopped` instead of starting; reused steps are always returned.
+
+    A step killed mid-way resumes from its checkpoint when rerun; its recorded time then
+    includes the earlier attempt's time up to its newest checkpoint (each attempt notes its
+    start in ``step.attempt.json``), so a resumed step is timed as if it had run once."""
 
     def __init__(self, work: Path, device: str, deadline: float | None = None) -> None:
         self.work = work
@@ -375,6 +380,9 @@ class Steps:
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise BenchStopped(f"time limit reached before {kind} {folder.name}")
         folder.mkdir(parents=True, exist_ok=True)
+        attempt = folder / "step.attempt.json"
+        earlier = _earlier_seconds(folder, attempt)
+        write_json(attempt, {"start": time.time(), "earlier_s": earlier})
         cuda = torch.cuda.is_available() and self.device != "cpu"
         if cuda:
             torch.cuda.synchronize()
@@ -383,18 +391,41 @@ class Steps:
         metrics = fn(folder)
         if cuda:
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        seconds = earlier + time.perf_counter() - t0
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0
         metrics = {k: v for k, v in metrics.items() if k not in ("history", "loss_history")}
         rec = StepRecord(
-            folder.name, kind, seconds, peak, "cuda" if cuda else "cpu", _jsonable(metrics)
+            folder.name,
+            kind,
+            seconds,
+            peak,
+            "cuda" if cuda else "cpu",
+            _jsonable(metrics),
+            earlier_s=earlier,
         )
         write_json(done, {k: v for k, v in rec.__dict__.items() if k != "reused"})
         for ck in folder.glob("*.ckpt*"):  # resumable state is not needed once done
             ck.unlink()
-        log.info("%s %s: %.1f s, peak GPU %.0f MiB", kind, folder.name, seconds, peak)
+        attempt.unlink(missing_ok=True)
+        resumed = f" ({earlier:.1f} s of it before a resume)" if earlier else ""
+        log.info("%s %s: %.1f s%s, peak GPU %.0f MiB", kind, folder.name, seconds, resumed, peak)
         self.records.append(rec)
         return rec
+
+
+def _earlier_seconds(folder: Path, attempt: Path) -> float:
+    """The time an interrupted earlier attempt at this step spent up to its newest
+    checkpoint (0 when there is no attempt or no checkpoint to resume from)."""
+    ckpts = list(folder.glob("*.ckpt*"))
+    if not attempt.is_file() or not ckpts:
+        return 0.0
+    try:
+        a = read_json(attempt)
+        start, before = float(a["start"]), float(a["earlier_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0  # an unreadable note: time this attempt alone
+    saved = max(p.stat().st_mtime for p in ckpts)
+    return before + max(0.0, saved - start)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -731,7 +762,7 @@ class Benchmark:
                 )
             for r in runs:
                 r.pop("history", None)
-            return runs[0] if len(runs) == 1 else {"runs": runs, "training": "grouped"}
+            return runs[0] if len(runs) == 1 else {"runs": runs, "training": runs[0]["training"]}
 
         rec = self.steps.run(f"evaluate:{student}", folder, body)
         metrics = rec.metrics.get("runs", [rec.metrics])
@@ -1278,7 +1309,9 @@ def _cost_lines(bench: Benchmark) -> list[str]:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.kind} | {r.name} | {r.seconds:.1f} | {r.peak_gpu_mib:.0f} | {r.device} |"
+        f"| {r.kind} | {r.name} | {r.seconds:.1f}"
+        f"{f' ({r.earlier_s:.1f} before a resume)' if r.earlier_s else ''}"
+        f" | {r.peak_gpu_mib:.0f} | {r.device} |"
         for r in recs
     ]
     lines += ["", "</details>"]

@@ -16,6 +16,7 @@ from tsgd.benchmark import (
     Cell,
     Figure,
     Run,
+    Steps,
     cells,
     figures,
     load_bench_config,
@@ -229,6 +230,66 @@ def test_group_seeds_trains_a_cells_seeds_together(tmp_path, repo_root, tiny_dat
         ("random", 1),
     ]
     assert all(r.reused for r in b.steps.records if r.kind.startswith("distill"))
+
+
+def test_group_seeds_leaves_large_batches_one_by_one(
+    tmp_path, repo_root, tiny_data, bench_run, monkeypatch
+):
+    """Grouping pays only for small batches (GROUP_MAX_BATCH): above it the seeds of a cell
+    still make one step, trained one after another, and the records say so."""
+    import shutil
+
+    import tsgd.evaluate.students as students
+
+    _, _, _, tmp = bench_run
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["bench"]["group_seeds"] = True
+    raw["bench"]["evals"] = {"hard": {"labels": "hard"}}
+    path = tmp_path / "grouped.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = _load(path, repo_root, str(tiny_data))
+    work = tmp_path / "work"  # the first run's data, teacher and sets; no students
+    shutil.copytree(
+        tmp / "work", work, ignore=lambda d, names: ["evals"] if d == str(tmp / "work") else []
+    )
+    b = Benchmark(cfg, work, "cpu")
+    b.run(only=["random"])
+    evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
+    assert evals and all(not r.reused and r.metrics["training"] == "grouped" for r in evals)
+    shutil.rmtree(work / "evals")
+    monkeypatch.setattr(students, "GROUP_MAX_BATCH", 0)
+    b = Benchmark(cfg, work, "cpu")
+    b.run(only=["random"])
+    evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
+    assert evals and all(not r.reused for r in evals)
+    assert all(r.metrics["training"] == "one by one" for r in evals)
+    assert all(len(r.metrics["runs"]) == 2 for r in evals)
+
+
+def test_a_resumed_step_counts_the_time_before_its_checkpoint(tmp_path):
+    import time
+
+    steps = Steps(tmp_path, "cpu")
+    folder = tmp_path / "step-a"
+
+    def killed(out: Path) -> dict:
+        time.sleep(0.3)
+        (out / "train.ckpt").write_bytes(b"state")  # progress saved...
+        time.sleep(0.2)  # ...and lost: redone after the resume, not counted twice
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        steps.run("evaluate:x", folder, killed)
+    rec = Steps(tmp_path, "cpu").run("evaluate:x", folder, lambda out: time.sleep(0.1) or {})
+    assert 0.29 < rec.earlier_s < 0.45
+    assert rec.seconds >= rec.earlier_s + 0.1
+    assert not list(folder.glob("*.ckpt*")) and not (folder / "step.attempt.json").exists()
+    assert json.loads((folder / "step.json").read_text())["earlier_s"] == rec.earlier_s
+    # a failed attempt that saved no checkpoint starts over: nothing carried
+    other = tmp_path / "step-b"
+    with pytest.raises(KeyboardInterrupt):
+        steps.run("evaluate:x", other, lambda out: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert Steps(tmp_path, "cpu").run("evaluate:x", other, lambda out: {}).earlier_s == 0.0
 
 
 def test_folds_score_every_fold_with_its_own_teacher(tmp_path, repo_root, tiny_data):

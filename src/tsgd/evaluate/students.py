@@ -36,6 +36,14 @@ from tsgd.models.registry import arch_kwargs, build_model
 from tsgd.saliency.tsgf import saliency_map
 from tsgd.tracking import Tracker
 
+#: Seeds train as one vmapped model only up to this many clips per step. On an H200
+#: (benchmarks/student_throughput-h200.md) one step of 3 ConvNet3D seeds at 256 clips took
+#: 92.7 ms grouped against 37.6 ms one by one; in ucf9-gpu-cross.md a 300-epoch cell of 3
+#: seeds took 2.9 s grouped (ConvNet3D) against 4.7 s one by one (ConvNet3D-BN) at 9 clips,
+#: but 9.8 s against 6.4 s at 72. Past a few dozen clips one seed's step fills the card and
+#: vmap's batched kernels only cost more.
+GROUP_MAX_BATCH = 32
+
 
 def collapse_reason(diverged: bool, train_acc: float, test_top1: float, classes: int) -> str:
     """Why a student run counts as collapsed ('' if it did not): a non-finite loss, or
@@ -194,6 +202,7 @@ def train_students(
     teacher_path: str | Path | None = None,
     eval_split: str = "test",
     grouped: bool = False,
+    group_max_batch: int | None = None,
     device: str = "auto",
     tracker: Tracker | None = None,
     checkpoint: str | Path | None = None,
@@ -207,7 +216,8 @@ def train_students(
     the teacher's logits on the same augmented batch, temperature ``temperature``).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
     ``grouped``: train the runs together as one batched model when they can be (same
-    labels, no BatchNorm in the student); otherwise one after another.
+    labels, no BatchNorm in the student) and when it pays: a training batch of at most
+    ``group_max_batch`` clips (default :data:`GROUP_MAX_BATCH`); otherwise one after another.
     ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
     :func:`tsgd.engine.train_classifier`.
     """
@@ -251,7 +261,15 @@ def train_students(
     cfg = OptimConfig(epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule)
     ys = [y.to(dev) for y in set_labels]
     same_labels = all(torch.equal(ys[0], y) for y in ys)
-    if grouped and len(nets) > 1 and same_labels and not has_batchnorm(nets[0]):
+    step_batch = min(batch_size, len(ys[0]))
+    group_max_batch = GROUP_MAX_BATCH if group_max_batch is None else group_max_batch
+    if (
+        grouped
+        and len(nets) > 1
+        and same_labels
+        and not has_batchnorm(nets[0])
+        and step_batch <= group_max_batch
+    ):
         results = train_classifiers_grouped(
             nets,
             ys[0],
