@@ -132,6 +132,44 @@ def test_synthesis_lowers_the_loss_and_moves_salient_pixels_more():
     assert (off - x0).abs()[..., :16].mean() > 2 * moved[..., :16].mean()
 
 
+def test_tsgf_weights_per_segment_see_no_seam_between_stitched_pieces():
+    x = torch.zeros(1, 4, 3, 8, 8)
+    x[0, 2:] = 1.0  # two static pieces stitched in time: the jump is a seam, not motion
+    seam = tsgf_weights(x, 0.2, {"k": 0})
+    assert float(seam[0, 1].max()) == pytest.approx(1.0, abs=1e-4)  # D[t]: from t to t+1
+    w = tsgf_weights(x, 0.2, {"k": 0}, segments=2)
+    assert torch.allclose(w, torch.full_like(w, 0.2))
+    with pytest.raises(ValueError, match="do not split into 3 segments"):
+        tsgf_weights(x, 0.2, {"k": 0}, segments=3)
+
+
+def test_synthesis_through_a_view_scores_the_pieces_and_keeps_the_stored_shape():
+    from tsgd.distill.sets import unpack
+
+    teacher = bn_teacher()
+    seen_shapes = []
+    teacher.register_forward_hook(lambda m, i, o: seen_shapes.append(tuple(i[0].shape)))
+    torch.manual_seed(2)
+    x0 = torch.randn(2, 4, 3, 16, 16) * 0.5
+    labels = torch.tensor([0, 2])
+    bounds = (torch.full((3,), -3.0), torch.full((3,), 3.0))
+    cfg = SynthesisConfig(iterations=5, lr=0.05, saliency={"k": 1})
+    x, hist = synthesize(
+        teacher,
+        x0,
+        labels,
+        cfg,
+        bounds=bounds,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+        view=lambda v: unpack(v, 2, 2),
+        segments=2,
+    )
+    assert x.shape == x0.shape  # the stored (packed) videos are what is optimised
+    assert seen_shapes and all(s == (16, 4, 3, 16, 16) for s in seen_shapes)  # 2 x 8 pieces
+    assert hist["loss"][-1] < hist["loss"][0] and (x - x0).abs().mean() > 0
+
+
 def test_mosaic_packs_pieces_into_one_clip_of_the_same_size():
     from tsgd.distill.sets import mosaic
 

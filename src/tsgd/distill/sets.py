@@ -480,7 +480,10 @@ def make_tsgd_set(
     """TSGD: initialise from the most salient windows of real videos (or noise), optionally
     packed: ``temporal_pieces`` salient segments of frames / pieces frames stitched in time,
     and/or ``mosaic_grid`` x ``mosaic_grid`` half-size pieces in space; then run
-    :func:`synthesize` against the frozen teacher. Returns metrics (losses, clip change).
+    :func:`synthesize` against the frozen teacher (``iterations`` > 0). Returns metrics
+    (losses, clip change, the teacher's mean probability of the true class before and after).
+    A decoded set is refined through :func:`unpack`: the teacher scores each piece as the
+    students will see it, and TSGF's weights come from each temporal piece on its own.
 
     ``decode_pieces``: students train on each packed piece as a clip of its own
     (:func:`unpack`); a temporal piece is then a whole ``frames``-long window subsampled by
@@ -590,6 +593,8 @@ def make_tsgd_set(
     else:
         raise ValueError(f"unknown init {init!r}; expected real or noise")
     gen = seeded_generator(seed, "cpu")
+    # decoded sets are refined (and scored) as the students will see them: piece by piece
+    view = (lambda v: unpack(v, temporal_pieces, mosaic_grid)) if decode_pieces else None
     videos, history = synthesize(
         teacher,
         x0,
@@ -599,10 +604,13 @@ def make_tsgd_set(
         generator=gen,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
+        view=view,
+        segments=temporal_pieces if decode_pieces else 1,
     )
     with torch.no_grad():
-        init_prob = float(_true_class_prob(teacher, x0, labels).mean())
-        final_prob = float(_true_class_prob(teacher, videos, labels).mean())
+        seen = labels.repeat_interleave(per_video) if decode_pieces else labels
+        init_prob = float(_true_class_prob(teacher, view(x0) if view else x0, seen).mean())
+        final_prob = float(_true_class_prob(teacher, view(videos) if view else videos, seen).mean())
     meta = _set_meta(
         data, stats, method=method, ipc=ipc, frames=frames, crop=crop, seed=seed, dataset=dataset
     )

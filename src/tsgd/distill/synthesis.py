@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +73,20 @@ def bn_loss(hooks: list[_BNStats], first_multiplier: float = 1.0) -> torch.Tenso
     return total
 
 
-def tsgf_weights(x: torch.Tensor, beta: float, saliency_kw: dict[str, Any]) -> torch.Tensor:
-    """W for videos ``x: [N, T, C, H, W]`` -> ``[N, T, 1, H, W]`` in [beta, 1] (no gradient)."""
+def tsgf_weights(
+    x: torch.Tensor, beta: float, saliency_kw: dict[str, Any], segments: int = 1
+) -> torch.Tensor:
+    """W for videos ``x: [N, T, C, H, W]`` -> ``[N, T, 1, H, W]`` in [beta, 1] (no gradient).
+
+    ``segments`` > 1: each video is that many runs of ``T / segments`` frames stitched in time
+    (:func:`tsgd.distill.sets.stitch`); each run gets its own saliency."""
+    n, t = x.shape[:2]
+    if t % segments:
+        raise ValueError(f"{t} frames do not split into {segments} segments")
     with torch.no_grad():
-        return saliency_weight(saliency_map(x.detach(), **saliency_kw), beta).unsqueeze(2)
+        runs = x.detach().reshape(n * segments, t // segments, *x.shape[2:])
+        w = saliency_weight(saliency_map(runs, **saliency_kw), beta)
+        return w.reshape(n, t, *w.shape[2:]).unsqueeze(2)
 
 
 def weighted_step(
@@ -134,6 +144,8 @@ def synthesize(
     progress: bool = True,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
+    view: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    segments: int = 1,
 ) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Optimise synthetic videos against the frozen ``teacher``; all videos as one batch.
 
@@ -147,6 +159,12 @@ def synthesize(
         checkpoint: file for resumable state (:mod:`tsgd.io.checkpoint`): resumed from when
             it exists, written every ``checkpoint_every`` iterations (0: never). The caller
             deletes it once the set is written.
+        view: what the teacher scores instead of the stored videos themselves, as a
+            differentiable function of them (e.g. the decoded pieces of packed videos:
+            ``[N, ...] -> [N * P, ...]``, each stored video's P pieces in order, sharing its
+            label). The optimised tensor stays the stored one.
+        segments: TSGF's weights are computed on each of this many equal runs of frames
+            separately (videos stitched in time), so no seam between pieces reads as motion.
 
     Returns:
         The optimised videos (same shape, detached) and a history with per-iteration
@@ -166,6 +184,11 @@ def synthesize(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total))
     )
+    seen_labels = labels
+    if view is not None:
+        with torch.no_grad():
+            per = view(x[:1]).shape[0]
+        seen_labels = labels.repeat_interleave(per)
     lo = bounds[0].to(x).view(1, 1, -1, 1, 1)
     hi = bounds[1].to(x).view(1, 1, -1, 1, 1)
     crop = x.shape[-1]
@@ -193,19 +216,19 @@ def synthesize(
         )
         for it in bar:
             aug = random_resized_crop_flip(
-                x,
+                x if view is None else view(x),
                 crop,
                 scale=(cfg.aug_scale_min, 1.0),
                 flip_p=0.5 if cfg.flip else 0.0,
                 generator=generator,
             )
             logits = teacher(aug)
-            ce = F.cross_entropy(logits, labels)
+            ce = F.cross_entropy(logits, seen_labels)
             bn = bn_loss(hooks, cfg.first_bn_multiplier)
             loss = cfg.ce_weight * ce + cfg.bn_weight * bn
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            weight = tsgf_weights(x, cfg.beta, cfg.saliency) if cfg.tsgf else None
+            weight = tsgf_weights(x, cfg.beta, cfg.saliency, segments) if cfg.tsgf else None
             weighted_step(x, opt, weight, cfg.tsgf_apply)
             sched.step()
             with torch.no_grad():
