@@ -17,6 +17,13 @@ def bn_teacher(seed=0):
     return ConvNet3D(3, widths=(4, 8, 8), norm="batch", dropout=0.0).eval()
 
 
+def _synthesize(teacher, x0, labels, cfg, **kw):
+    """synthesize with pixels bounded to [-3, 3], a fixed augmentation seed, no progress bar."""
+    bounds = (torch.full((3,), -3.0), torch.full((3,), 3.0))
+    gen = torch.Generator().manual_seed(0)
+    return synthesize(teacher, x0, labels, cfg, bounds=bounds, generator=gen, progress=False, **kw)
+
+
 def test_bn_loss_is_zero_at_the_running_statistics():
     net = bn_teacher()
     x = torch.randn(4, 4, 3, 32, 32) * 2 + 0.5
@@ -104,31 +111,14 @@ def test_synthesis_lowers_the_loss_and_moves_salient_pixels_more():
     x0 = torch.randn(3, 4, 3, 32, 32) * 0.5
     x0[:, :, :, :, :16] = x0[:, :1, :, :, :16]  # left half static: low saliency
     labels = torch.tensor([0, 1, 2])
-    bounds = (torch.full((3,), -3.0), torch.full((3,), 3.0))
     cfg = SynthesisConfig(iterations=30, lr=0.05, bn_weight=0.01, beta=0.1, saliency={"k": 1})
-    x, hist = synthesize(
-        teacher,
-        x0,
-        labels,
-        cfg,
-        bounds=bounds,
-        generator=torch.Generator().manual_seed(0),
-        progress=False,
-    )
+    x, hist = _synthesize(teacher, x0, labels, cfg)
     assert x.shape == x0.shape and not x.requires_grad
     assert hist["loss"][-1] < hist["loss"][0]
     moved = (x - x0).abs()
     assert moved[..., 16:].mean() > 2 * moved[..., :16].mean()
     assert x.min() >= -3.0 and x.max() <= 3.0
-    off, _ = synthesize(
-        teacher,
-        x0,
-        labels,
-        SynthesisConfig(iterations=30, lr=0.05, tsgf=False),
-        bounds=bounds,
-        generator=torch.Generator().manual_seed(0),
-        progress=False,
-    )
+    off, _ = _synthesize(teacher, x0, labels, SynthesisConfig(iterations=30, lr=0.05, tsgf=False))
     assert (off - x0).abs()[..., :16].mean() > 2 * moved[..., :16].mean()
 
 
@@ -152,19 +142,8 @@ def test_synthesis_through_a_view_scores_the_pieces_and_keeps_the_stored_shape()
     torch.manual_seed(2)
     x0 = torch.randn(2, 4, 3, 16, 16) * 0.5
     labels = torch.tensor([0, 2])
-    bounds = (torch.full((3,), -3.0), torch.full((3,), 3.0))
     cfg = SynthesisConfig(iterations=5, lr=0.05, saliency={"k": 1})
-    x, hist = synthesize(
-        teacher,
-        x0,
-        labels,
-        cfg,
-        bounds=bounds,
-        generator=torch.Generator().manual_seed(0),
-        progress=False,
-        view=lambda v: unpack(v, 2, 2),
-        segments=2,
-    )
+    x, hist = _synthesize(teacher, x0, labels, cfg, view=lambda v: unpack(v, 2, 2), segments=2)
     assert x.shape == x0.shape  # the stored (packed) videos are what is optimised
     assert seen_shapes and all(s == (16, 4, 3, 16, 16) for s in seen_shapes)  # 2 x 8 pieces
     assert hist["loss"][-1] < hist["loss"][0] and (x - x0).abs().mean() > 0
