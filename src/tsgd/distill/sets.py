@@ -593,8 +593,11 @@ def make_tsgd_set(
     else:
         raise ValueError(f"unknown init {init!r}; expected real or noise")
     gen = seeded_generator(seed, "cpu")
-    # decoded sets are refined (and scored) as the students will see them: piece by piece
-    view = (lambda v: unpack(v, temporal_pieces, mosaic_grid)) if decode_pieces else None
+
+    def seen(v: torch.Tensor) -> torch.Tensor:
+        """What students train on: a decoded set's pieces, each a clip (refined and scored so)."""
+        return unpack(v, temporal_pieces, mosaic_grid) if decode_pieces else v
+
     videos, history = synthesize(
         teacher,
         x0,
@@ -604,13 +607,12 @@ def make_tsgd_set(
         generator=gen,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
-        view=view,
+        view=seen if decode_pieces else None,
         segments=temporal_pieces if decode_pieces else 1,
     )
-    with torch.no_grad():
-        seen = labels.repeat_interleave(per_video) if decode_pieces else labels
-        init_prob = float(_true_class_prob(teacher, view(x0) if view else x0, seen).mean())
-        final_prob = float(_true_class_prob(teacher, view(videos) if view else videos, seen).mean())
+    seen_labels = labels.repeat_interleave(per_video if decode_pieces else 1)
+    init_prob = float(_true_class_prob(teacher, seen(x0), seen_labels).mean())
+    final_prob = float(_true_class_prob(teacher, seen(videos), seen_labels).mean())
     meta = _set_meta(
         data, stats, method=method, ipc=ipc, frames=frames, crop=crop, seed=seed, dataset=dataset
     )
