@@ -81,6 +81,7 @@ EVAL_KEYS = {
     "tsgfa",
     "test_passes",
     "labels",
+    "precision",
 }
 
 
@@ -92,7 +93,8 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_pick": "center",
         "crop_scale": 1.0,
         "salient_from_ipc": 5,
-    }
+    },
+    "evaluate": {"precision": "fp32"},
 }
 
 
@@ -714,7 +716,7 @@ class Benchmark:
                 else f"full-{cache.name}",
                 "teacher": teacher.parent.name,
                 "student": student,
-                "eval": kw,
+                "eval": _keyed("evaluate", kw),
                 "seed": seeds if grouped else seeds[0],
                 "split": self.cfg.eval_split,
                 "saliency": self.cfg.params["saliency"],
@@ -1112,6 +1114,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"{'on' if kw['augment'] else 'off'} (scale ≥ {kw['aug_scale_min']}, flip "
             f"{kw['flip']}, TSGFA {kw['tsgfa']})"
             + (f", temperature {kw['temperature']}" if kw["labels"] == "soft" else "")
+            + (", bf16 autocast" if kw.get("precision", "fp32") != "fp32" else "")
             + "."
         )
         lines.append("")

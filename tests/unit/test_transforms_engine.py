@@ -239,3 +239,79 @@ def test_grouped_training_refuses_batchnorm():
             generators=[torch.Generator()],
             progress=False,
         )
+
+
+def _dtype_recording_loss(seen):
+    from tsgd.engine import hard_loss
+
+    def loss(logits, y, x):
+        seen.append(logits.dtype)
+        return hard_loss(logits, y, x)
+
+    return loss
+
+
+class _Linear(torch.nn.Module):
+    """A video classifier without Conv3d (bf16 Conv3d is unreliable on a CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6 * 3 * 16 * 16, 2)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_bf16_precision_trains_under_autocast_with_float32_weights(monkeypatch):
+    from tsgd import engine
+
+    # bf16 is for CUDA GPUs; let it run on this CPU to check the plumbing
+    monkeypatch.setattr(engine, "BF16_DEVICES", frozenset({"cpu"}))
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    seen = {"fp32": [], "bf16": []}
+    for precision in seen:
+        torch.manual_seed(0)
+        net = _Linear()
+        cfg = OptimConfig(20, 8, 0.01, "adamw", weight_decay=0.0, precision=precision)
+        res = engine.train_classifier(
+            net,
+            labels,
+            lambda idx: x[idx],
+            cfg,
+            generator=torch.Generator().manual_seed(0),
+            loss_fn=_dtype_recording_loss(seen[precision]),
+            progress=False,
+        )
+        assert not res.diverged and res.history[-1]["acc"] == 1.0  # it still fits the set
+        assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert set(seen["fp32"]) == {torch.float32}
+    assert set(seen["bf16"]) == {torch.bfloat16}
+    # autocast does not reach into the vmapped forward: grouped training refuses bf16
+    with pytest.raises(ValueError, match="one by one"):
+        engine.train_classifiers_grouped(
+            [_Linear(), _Linear()],
+            labels,
+            [lambda idx: x[idx]] * 2,
+            OptimConfig(1, 8, 0.01, "adamw", precision="bf16"),
+            generators=[torch.Generator().manual_seed(s) for s in (0, 1)],
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize(
+    ("precision", "match"), [("fp16", "unknown precision"), ("bf16", "needs a CUDA GPU")]
+)
+def test_bad_precision_fails_before_training(precision, match):
+    clips, labels = _toy_task()
+    calls = []
+    with pytest.raises(ValueError, match=match):
+        train_classifier(
+            _Linear(),
+            labels,
+            lambda idx: calls.append(idx) or clips[idx].float(),
+            OptimConfig(1, 8, 0.01, precision=precision),
+            generator=torch.Generator().manual_seed(0),
+            progress=False,
+        )
+    assert calls == []

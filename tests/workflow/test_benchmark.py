@@ -239,6 +239,7 @@ def test_group_seeds_leaves_large_batches_one_by_one(
     still make one step, trained one after another, and the records say so."""
     import shutil
 
+    import tsgd.engine as engine
     import tsgd.evaluate.students as students
 
     _, _, _, tmp = bench_run
@@ -264,6 +265,23 @@ def test_group_seeds_leaves_large_batches_one_by_one(
     assert evals and all(not r.reused for r in evals)
     assert all(r.metrics["training"] == "one by one" for r in evals)
     assert all(len(r.metrics["runs"]) == 2 for r in evals)
+    # precision fp32 spelt out is the default: the same steps
+    raw["bench"]["evals"] = {"hard": {"labels": "hard", "precision": "fp32"}}
+    path.write_text(yaml.safe_dump(raw))
+    b = Benchmark(_load(path, repo_root, str(tiny_data)), work, "cpu")
+    b.run(only=["random"])
+    evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
+    assert evals and all(r.reused for r in evals)
+    # bf16 (let onto this CPU): new steps, never grouped, and the records say bf16
+    monkeypatch.setattr(students, "GROUP_MAX_BATCH", 32)
+    monkeypatch.setattr(engine, "BF16_DEVICES", frozenset({"cpu"}))
+    raw["bench"]["evals"] = {"hard": {"labels": "hard", "precision": "bf16"}}
+    path.write_text(yaml.safe_dump(raw))
+    b = Benchmark(_load(path, repo_root, str(tiny_data)), work, "cpu")
+    b.run(only=["random"])
+    evals = [r for r in b.steps.records if r.kind.startswith("evaluate")]
+    assert evals and all(not r.reused and r.metrics["training"] == "one by one" for r in evals)
+    assert all(m["precision"] == "bf16" for r in evals for m in r.metrics["runs"])
 
 
 def test_a_resumed_step_counts_the_time_before_its_checkpoint(tmp_path):

@@ -203,6 +203,7 @@ def train_students(
     eval_split: str = "test",
     grouped: bool = False,
     group_max_batch: int | None = None,
+    precision: str = "fp32",
     device: str = "auto",
     tracker: Tracker | None = None,
     checkpoint: str | Path | None = None,
@@ -216,8 +217,10 @@ def train_students(
     the teacher's logits on the same augmented batch, temperature ``temperature``).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
     ``grouped``: train the runs together as one batched model when they can be (same
-    labels, no BatchNorm in the student) and when it pays: a training batch of at most
+    labels, no BatchNorm in the student, fp32) and when it pays: a training batch of at most
     ``group_max_batch`` clips (default :data:`GROUP_MAX_BATCH`); otherwise one after another.
+    ``precision``: ``fp32``, or ``bf16`` (students and the soft-label teacher run under
+    bfloat16 autocast; weights and optimiser state stay float32; scoring is float32).
     ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
     :func:`tsgd.engine.train_classifier`.
     """
@@ -258,7 +261,9 @@ def train_students(
         if tracker is not None and (epoch % 10 == 0 or epoch == epochs - 1):
             tracker.log_metrics({"train_loss": s["loss"], "train_acc": s["acc"]}, step=epoch)
 
-    cfg = OptimConfig(epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule)
+    cfg = OptimConfig(
+        epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, precision
+    )
     ys = [y.to(dev) for y in set_labels]
     same_labels = all(torch.equal(ys[0], y) for y in ys)
     step_batch = min(batch_size, len(ys[0]))
@@ -269,6 +274,7 @@ def train_students(
         and same_labels
         and not has_batchnorm(nets[0])
         and step_batch <= group_max_batch
+        and precision == "fp32"
     ):
         results = train_classifiers_grouped(
             nets,
@@ -348,6 +354,7 @@ def train_students(
                 "set_sha256": info.get("set_sha256", ""),
                 "eval_split": eval_split,
                 "training": mode,
+                "precision": precision,
                 "device": str(dev),
                 "history": result.history,
             }
