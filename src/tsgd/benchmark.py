@@ -103,6 +103,19 @@ def _keyed(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in later or v != later[k]}
 
 
+def _room_keyed(
+    keyed: dict[str, Any], distill: Mapping[str, Any], ipc: int, room: float
+) -> dict[str, Any]:
+    """``keyed`` without ``salient_room`` where it does not change the set's window rule (it
+    came after steps were cached: those it leaves alone stay valid)."""
+    from tsgd.distill.sets import resolve_window_pick
+
+    args = (distill["window_pick"], distill["drop_static"], ipc, distill["salient_from_ipc"], room)
+    if resolve_window_pick(*args, distill["salient_room"]) == resolve_window_pick(*args, 0):
+        return {k: v for k, v in keyed.items() if k != "salient_room"}
+    return keyed
+
+
 class BenchError(ValueError):
     """The benchmark configuration is invalid; the message says which key."""
 
@@ -601,6 +614,9 @@ class Benchmark:
 
         mp = self.cfg.method_params(method)
         deps = {s: _keyed(s, mp[s]) for s in KINDS[method.kind]}
+        if "distill" in deps:
+            room = mp["preprocess"]["frames"] / self.frames
+            deps["distill"] = _room_keyed(deps["distill"], mp["distill"], ipc, room)
         key = digest(
             {
                 "cache": cache.name,
@@ -668,6 +684,7 @@ class Benchmark:
                 window_pick=d["window_pick"],
                 drop_static=d["drop_static"],
                 salient_from_ipc=d["salient_from_ipc"],
+                salient_room=d["salient_room"],
                 crop_pick=d["crop_pick"],
                 crop_scale=d["crop_scale"],
                 decode_pieces=d["decode_pieces"],

@@ -22,6 +22,7 @@ def test_defaults_are_filled(schema_path):
     assert d["decode_pieces"] is True
     # below IPC 5 a window among the frames that move, from IPC 5 on the most salient one
     assert (d["window_pick"], d["drop_static"], d["salient_from_ipc"]) == ("by_ipc", 0.75, 5)
+    assert d["salient_room"] == 4  # ... and at every IPC when the cache holds 4 clips' worth
     assert p["saliency"]["k"] == 1
     assert p["benchmark"]["methods"] == ["tsgd", "random"]
 

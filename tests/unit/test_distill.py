@@ -347,3 +347,10 @@ def test_window_rule_by_budget():
         resolve_window_pick("best", 0.75, 1, 5)
     with pytest.raises(ValueError, match="salient_from_ipc"):
         resolve_window_pick("by_ipc", 0.75, 1, 0)
+    # room: cached frames / clip frames; salient at every budget from salient_room on
+    assert resolve_window_pick("by_ipc", 0.75, 1, 5, 4.0, 4) == ("salient", 0.0)
+    assert resolve_window_pick("by_ipc", 0.75, 1, 5, 2.0, 4) == ("random", 0.75)  # short cache
+    assert resolve_window_pick("by_ipc", 0.75, 1, 5, 8.0, 0) == ("random", 0.75)  # 0: never
+    assert resolve_window_pick("random", 0.75, 1, 5, 8.0, 4) == ("random", 0.75)  # as given
+    with pytest.raises(ValueError, match="salient_room"):
+        resolve_window_pick("by_ipc", 0.75, 1, 5, 4.0, -1)

@@ -186,6 +186,18 @@ def test_cells_count_collapsed_runs_and_figures_need_margin_and_std():
     assert not Figure("x", t, "random", Cell(38.0, 1.0, 3, 0, [0]), 5.0).passed  # +4 < 5
 
 
+def test_salient_room_keys_a_set_only_where_it_changes_the_window_rule():
+    from tsgd.benchmark import _room_keyed
+
+    d = {"window_pick": "by_ipc", "drop_static": 0.75, "salient_from_ipc": 5, "salient_room": 4}
+    assert _room_keyed(dict(d), d, 1, 4.0) == d  # roomy cache, IPC 1: salient instead of moving
+    unchanged = {k: v for k, v in d.items() if k != "salient_room"}
+    assert _room_keyed(dict(d), d, 1, 2.0) == unchanged  # short cache: the rule it had before
+    assert _room_keyed(dict(d), d, 5, 4.0) == unchanged  # salient by budget anyway
+    s = {**d, "window_pick": "salient"}
+    assert "salient_room" not in _room_keyed(dict(s), s, 1, 4.0)
+
+
 def test_extends_merges_onto_another_config(tmp_path, repo_root, tiny_data):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BENCH))
     child = {

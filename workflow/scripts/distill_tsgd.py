@@ -35,6 +35,7 @@ def body(tracker):
         window_pick=params["window_pick"],
         drop_static=params["drop_static"],
         salient_from_ipc=params["salient_from_ipc"],
+        salient_room=params["salient_room"],
         crop_pick=params["crop_pick"],
         crop_scale=params["crop_scale"],
         decode_pieces=params["decode_pieces"],

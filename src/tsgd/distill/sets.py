@@ -422,14 +422,22 @@ def best_per_cluster(assign: np.ndarray, score: torch.Tensor) -> np.ndarray:
 
 
 def resolve_window_pick(
-    window_pick: str, drop_static: float, ipc: int, salient_from_ipc: int
+    window_pick: str,
+    drop_static: float,
+    ipc: int,
+    salient_from_ipc: int,
+    room: float = 0.0,
+    salient_room: float = 0.0,
 ) -> tuple[str, float]:
     """The window rule a set of ``ipc`` uses: ``(pick, drop_static)`` for :func:`salient_frames`.
 
-    ``salient`` and ``random`` are taken as they are. ``by_ipc``: below ``salient_from_ipc``
-    videos per class, a random run among the frames that move (``random`` with
-    ``drop_static``); from it on, the most salient run of all frames (``salient``, nothing
-    dropped), each the rule that measured best at that budget on validation.
+    ``salient`` and ``random`` are taken as they are. ``by_ipc``: the most salient run of all
+    frames (``salient``, nothing dropped) from ``salient_from_ipc`` videos per class on, and
+    at every budget when the cached videos hold at least ``salient_room`` clips' worth of
+    frames (``room``: cached frames / clip frames; ``salient_room`` 0: never); otherwise a
+    random run among the frames that move (``random`` with ``drop_static``). Each is the rule
+    that measured best there on validation: with 16 cached frames for 8-frame clips (room 2)
+    the moving-frames rule led at IPC 1, with 32 (room 4) the salient run did.
     """
     if window_pick in ("salient", "random"):
         return window_pick, drop_static
@@ -437,7 +445,10 @@ def resolve_window_pick(
         raise ValueError(f"unknown window pick {window_pick!r}; expected salient, random or by_ipc")
     if salient_from_ipc < 1:
         raise ValueError(f"salient_from_ipc must be >= 1, got {salient_from_ipc}")
-    return ("salient", 0.0) if ipc >= salient_from_ipc else ("random", drop_static)
+    if salient_room < 0:
+        raise ValueError(f"salient_room must be >= 0, got {salient_room}")
+    roomy = salient_room > 0 and room >= salient_room
+    return ("salient", 0.0) if ipc >= salient_from_ipc or roomy else ("random", drop_static)
 
 
 def _repeats(idx: np.ndarray) -> np.ndarray:
@@ -468,6 +479,7 @@ def make_tsgd_set(
     window_pick: str = "salient",
     drop_static: float = 0.0,
     salient_from_ipc: int = 5,
+    salient_room: float = 0.0,
     crop_pick: str = "center",
     crop_scale: float = 1.0,
     decode_pieces: bool = False,
@@ -492,7 +504,8 @@ def make_tsgd_set(
     Which frames each piece takes: ``window_pick`` ``salient`` (the most salient run, after
     dropping near-static frames when ``drop_static`` > 0: see :func:`salient_frames`),
     ``random`` (TSGF off; with ``drop_static``, among the frames that move) or ``by_ipc``
-    (one or the other by budget: :func:`resolve_window_pick`). Which videos: ``init_pick``
+    (one or the other by budget and by how many clips' worth of frames a cached video holds,
+    ``salient_room``: :func:`resolve_window_pick`). Which videos: ``init_pick``
     ``random``, ``spread`` (random, but one per group before any group gives a second:
     :func:`spread_over_groups`),
     ``confident`` (per class, the videos whose chosen frames the teacher scores highest for
@@ -516,7 +529,10 @@ def make_tsgd_set(
     if frames % temporal_pieces:
         raise ValueError(f"{frames} frames do not split into {temporal_pieces} pieces")
     seg = frames // temporal_pieces
-    pick, drop = resolve_window_pick(window_pick, drop_static, ipc, salient_from_ipc)
+    room = sal["frame_saliency"].shape[1] / frames  # clips' worth of frames in a cached video
+    pick, drop = resolve_window_pick(
+        window_pick, drop_static, ipc, salient_from_ipc, room, salient_room
+    )
     # a piece's run of cached frames: a whole window subsampled in time when decoded
     run, stride = (frames, temporal_pieces) if decode_pieces else (seg, 1)
     chosen = salient_frames(
