@@ -75,6 +75,7 @@ EVAL_KEYS = {
     "weight_decay",
     "schedule",
     "temperature",
+    "hard_weight",
     "augment",
     "aug_scale_min",
     "flip",
@@ -94,7 +95,7 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_scale": 1.0,
         "salient_from_ipc": 5,
     },
-    "evaluate": {"precision": "fp32"},
+    "evaluate": {"precision": "fp32", "hard_weight": 0.0},
 }
 
 
@@ -1131,6 +1132,11 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"{'on' if kw['augment'] else 'off'} (scale ≥ {kw['aug_scale_min']}, flip "
             f"{kw['flip']}, TSGFA {kw['tsgfa']})"
             + (f", temperature {kw['temperature']}" if kw["labels"] == "soft" else "")
+            + (
+                f", loss {1 - kw['hard_weight']:g} KL + {kw['hard_weight']:g} CE"
+                if kw["labels"] == "soft" and kw.get("hard_weight", 0.0)
+                else ""
+            )
             + (", bf16 autocast" if kw.get("precision", "fp32") != "fp32" else "")
             + "."
         )

@@ -123,19 +123,29 @@ def hard_loss(logits: torch.Tensor, labels: torch.Tensor, _x: torch.Tensor) -> t
     return F.cross_entropy(logits, labels)
 
 
-def soft_loss(teacher: nn.Module, temperature: float) -> LossFn:
-    """KL(teacher || student) at temperature tau on the same augmented batch (x tau^2)."""
+def soft_loss(teacher: nn.Module, temperature: float, hard_weight: float = 0.0) -> LossFn:
+    """KL(teacher || student) at temperature tau on the same augmented batch (x tau^2).
 
-    def loss(logits: torch.Tensor, _labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    ``hard_weight`` w in [0, 1] mixes in the ground truth as in Hinton et al.'s knowledge
+    distillation: ``(1 - w) * KL * tau^2 + w * CE(labels)``, so the teacher's errors are not
+    all the student learns from (0: the teacher's logits alone).
+    """
+    if not 0.0 <= hard_weight <= 1.0:
+        raise ValueError(f"hard_weight must be in [0, 1], got {hard_weight}")
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             t_logits = teacher(x)
         t = temperature
-        return F.kl_div(
+        kl = F.kl_div(
             F.log_softmax(logits / t, dim=1),
             F.log_softmax(t_logits / t, dim=1),
             reduction="batchmean",
             log_target=True,
         ) * (t * t)
+        if hard_weight == 0.0:
+            return kl
+        return (1.0 - hard_weight) * kl + hard_weight * F.cross_entropy(logits, labels)
 
     return loss
 

@@ -315,3 +315,29 @@ def test_bad_precision_fails_before_training(precision, match):
             progress=False,
         )
     assert calls == []
+
+
+def test_soft_loss_mixes_in_the_ground_truth():
+    import torch.nn.functional as F
+
+    from tsgd.engine import soft_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g)
+    teacher = torch.nn.Linear(4, 3)
+    logits = torch.randn(6, 3, generator=g)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    kl = soft_loss(teacher, 4.0)(logits, labels, x)
+    ce = F.cross_entropy(logits, labels)
+    # w = 0 is the teacher alone, exactly; w = 1 the class labels alone; between, the blend
+    assert torch.equal(soft_loss(teacher, 4.0, 0.0)(logits, labels, x), kl)
+    assert torch.allclose(soft_loss(teacher, 4.0, 1.0)(logits, labels, x), ce)
+    assert torch.allclose(soft_loss(teacher, 4.0, 0.25)(logits, labels, x), 0.75 * kl + 0.25 * ce)
+    # the student's own labels matter only when w > 0
+    other = (labels + 1) % 3
+    assert torch.equal(soft_loss(teacher, 4.0)(logits, other, x), kl)
+    assert not torch.allclose(
+        soft_loss(teacher, 4.0, 0.5)(logits, other, x), soft_loss(teacher, 4.0, 0.5)(logits, labels, x)
+    )
+    with pytest.raises(ValueError, match="hard_weight"):
+        soft_loss(teacher, 4.0, 1.5)

@@ -193,6 +193,7 @@ def train_students(
     windows: bool = False,
     labels: str = "hard",
     temperature: float = 4.0,
+    hard_weight: float = 0.0,
     augment: bool = True,
     aug_scale_min: float = 0.5,
     flip: bool = True,
@@ -214,7 +215,8 @@ def train_students(
     ``sources[i](device)`` gives run i's training videos: a float tensor ``[N, T, C, H, W]``
     (normalised), or with ``windows=True`` a function ``(indices, generator) -> [B, T, C,
     H, W]`` drawing fresh windows. ``labels``: ``hard`` (cross-entropy) or ``soft`` (KL to
-    the teacher's logits on the same augmented batch, temperature ``temperature``).
+    the teacher's logits on the same augmented batch, temperature ``temperature``; with
+    ``hard_weight`` w > 0 the loss is ``(1 - w) KL + w CE``: see :func:`tsgd.engine.soft_loss`).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
     ``grouped``: train the runs together as one batched model when they can be (same
     labels, no BatchNorm in the student, fp32) and when it pays: a training batch of at most
@@ -253,7 +255,7 @@ def train_students(
         if teacher_path is None:
             raise ValueError("labels: soft needs the teacher checkpoint")
         teacher, _ = load_model(teacher_path, {"classes": test.classes}, dev)
-        loss_fn = soft_loss(teacher, temperature)
+        loss_fn = soft_loss(teacher, temperature, hard_weight)
     else:
         raise ValueError(f"unknown labels {labels!r}; expected hard or soft")
 
