@@ -337,7 +337,8 @@ def test_soft_loss_mixes_in_the_ground_truth():
     other = (labels + 1) % 3
     assert torch.equal(soft_loss(teacher, 4.0)(logits, other, x), kl)
     assert not torch.allclose(
-        soft_loss(teacher, 4.0, 0.5)(logits, other, x), soft_loss(teacher, 4.0, 0.5)(logits, labels, x)
+        soft_loss(teacher, 4.0, 0.5)(logits, other, x),
+        soft_loss(teacher, 4.0, 0.5)(logits, labels, x),
     )
     with pytest.raises(ValueError, match="hard_weight"):
         soft_loss(teacher, 4.0, 1.5)
