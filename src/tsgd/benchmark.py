@@ -1098,7 +1098,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         )
     per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
-        f"- Seeds {cfg.seeds} ({per_cell} runs per cell"
+        f"- Seeds {cfg.seeds} ({per_cell} run{'s' if per_cell != 1 else ''} per cell"
         + (f": {len(cfg.folds)} folds x {len(cfg.seeds)} seeds" if cfg.folds else "")
         + "; set seed = student seed); "
         f"this command ran {wall / 60:.1f} min; its steps took "
