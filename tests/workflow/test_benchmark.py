@@ -444,6 +444,8 @@ def test_main_methods_leave_a_method_to_its_own_smaller_matrix(tmp_path, repo_ro
         ("random", "soft"),
         ("tsgd", "hard"),
     ]
+    page = write_page(b, tmp_path / "one-seed.md", command="x", wall=1.0)
+    assert "(1 run per cell;" in page
     raw["bench"]["main_methods"] = ["nope"]
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchError, match="nope"):
