@@ -300,6 +300,13 @@ def load_bench_config(
         for name in m.get("methods", []):
             if name not in methods:
                 raise BenchError(f"matrix {i} names method {name!r}, not in bench.methods")
+    # an evaluation that no matrix runs (one inherited through ``extends``) is dropped,
+    # so the page has no empty section for it
+    used = set(cfg.main_evals)
+    for m in [cfg.cross_arch, *cfg.extra]:
+        if m:
+            used.update(m.get("evals", cfg.main_evals))
+    cfg.evals = {k: v for k, v in cfg.evals.items() if k in used}
     for s in [
         *cfg.students,
         *cfg.cross_arch.get("students", []),

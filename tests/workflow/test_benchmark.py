@@ -216,6 +216,14 @@ def test_extends_merges_onto_another_config(tmp_path, repo_root, tiny_data):
     assert cfg.params["evaluate"]["epochs"] == 7
     assert cfg.params["evaluate"]["widths"] == [4, 8, 8]  # kept from the base
     assert cfg.eval_split == "val" and list(cfg.methods) == ["random"]
+    assert list(cfg.evals) == ["hard", "soft"]
+    # an inherited evaluation that no matrix runs is dropped (no empty page section)
+    child["bench"]["main_evals"] = ["soft"]
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    assert list(_load(tmp_path / "child.yaml", repo_root, str(tiny_data)).evals) == ["soft"]
+    child["bench"]["extra"] = [{"evals": ["hard"], "methods": ["random"]}]
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    assert list(_load(tmp_path / "child.yaml", repo_root, str(tiny_data)).evals) == ["hard", "soft"]
     (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": "loop.yaml"}))
     with pytest.raises(BenchError, match="extends itself"):
         _load(tmp_path / "loop.yaml", repo_root, None)
