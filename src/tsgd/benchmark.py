@@ -172,6 +172,23 @@ class BenchConfig:
     folds: list[list[str]] = field(default_factory=list)
     compare: list[dict[str, Any]] = field(default_factory=list)
 
+    def matrices(self) -> list[tuple[list[str], list[int], list[str], list[str]]]:
+        """The cells to run, as (students, IPCs, evaluations, methods): the main matrix,
+        then ``cross_arch`` and each ``extra`` entry (each defaulting to the main one's
+        students, IPCs and evaluations, and to every method)."""
+        out = [(self.students, self.ipc, self.main_evals, self.main_methods)]
+        for m in [self.cross_arch, *self.extra]:
+            if m:
+                out.append(
+                    (
+                        m.get("students", self.students),
+                        m.get("ipc", self.ipc),
+                        m.get("evals", self.main_evals),
+                        m.get("methods", list(self.methods)),
+                    )
+                )
+        return out
+
     def comparisons(self) -> list[dict[str, Any]]:
         """What the figures compare: the top-level ``tsgd`` / ``baselines`` /
         ``soft_baselines`` / ``tsgf_off``, then each ``bench.compare`` entry (the same keys;
@@ -302,10 +319,7 @@ def load_bench_config(
                 raise BenchError(f"matrix {i} names method {name!r}, not in bench.methods")
     # an evaluation that no matrix runs (one inherited through ``extends``) is dropped,
     # so the page has no empty section for it
-    used = set(cfg.main_evals)
-    for m in [cfg.cross_arch, *cfg.extra]:
-        if m:
-            used.update(m.get("evals", cfg.main_evals))
+    used = {ev for _, _, evals, _ in cfg.matrices() for ev in evals}
     cfg.evals = {k: v for k, v in cfg.evals.items() if k in used}
     for s in [
         *cfg.students,
@@ -854,17 +868,6 @@ class Benchmark:
         cache = self.preprocess()
         teacher = self.teacher(cache)
         self.saliency(cache, cfg.params["saliency"])
-        matrix = [(cfg.students, cfg.ipc, cfg.main_evals, cfg.main_methods)]
-        for ca in [cfg.cross_arch, *cfg.extra]:
-            if ca:
-                matrix.append(
-                    (
-                        ca.get("students", cfg.students),
-                        ca.get("ipc", cfg.ipc),
-                        ca.get("evals", cfg.main_evals),
-                        ca.get("methods", list(cfg.methods)),
-                    )
-                )
 
         def students_of(
             students: list[str],
@@ -879,7 +882,7 @@ class Benchmark:
                     args = (cache, teacher, method, sets, ipc, student, ev, cfg.seeds)
                     self._attempt(what, self.evaluate, *args)
 
-        for students, ipcs, evals, names in matrix:
+        for students, ipcs, evals, names in cfg.matrices():
             methods = [cfg.methods[n] for n in names if n in keep]
             for ipc in ipcs:
                 for method in methods:
