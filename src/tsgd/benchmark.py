@@ -826,12 +826,18 @@ class Benchmark:
         return out
 
     def run(self, only: Iterable[str] | None = None) -> None:
-        """Every step of the matrix (``only``: method names to restrict to). Cells run IPC
+        """Every step of the matrix (``only``: method names to restrict to; an empty list runs
+        the shared steps alone: preprocess, teacher, saliency). Cells run IPC
         by IPC (every method at the smallest budget first), so a run stopped by its time
         limit has whole comparisons rather than a few methods at every budget. Past the
         time limit no step starts, but every step that finished earlier (in this run or an
         earlier one) is still collected."""
         cfg = self.cfg
+        unknown = sorted(set(only or ()) - set(cfg.methods))
+        if unknown:
+            raise ValueError(
+                f"--only {unknown}: no such method; this config has {sorted(cfg.methods)}"
+            )
         try:
             for fold in range(len(cfg.folds)) if cfg.folds else [None]:
                 self.fold = fold
@@ -864,7 +870,7 @@ class Benchmark:
 
     def _run_split(self, only: Iterable[str] | None) -> None:
         cfg = self.cfg
-        keep = set(only) if only else set(cfg.methods)
+        keep = set(cfg.methods) if only is None else set(only)
         cache = self.preprocess()
         teacher = self.teacher(cache)
         self.saliency(cache, cfg.params["saliency"])
@@ -1058,6 +1064,25 @@ def _git_commit() -> str:
     return commit + " with uncommitted changes" if commit and dirty else commit
 
 
+def _teacher_line(t: Mapping[str, Any], teachers: Mapping[int, StepRecord], folds: bool) -> str:
+    """The page's teacher line: its top-1 on the test groups and, where the cache has a
+    validation split, on the val groups (the score a teacher is chosen by)."""
+
+    def accs(key: str) -> str:
+        return ", ".join(
+            f"{100 * float(r.metrics[key]):.1f} %" + (f" (fold {f + 1})" if folds else "")
+            for f, r in sorted(teachers.items())
+            if key in r.metrics
+        )
+
+    line = (
+        f"- Teacher {t['model']} (widths {t['widths']}, {t['epochs']} epochs): "
+        f"top-1 on the test groups {accs('test_top1')}"
+    )
+    val = accs("val_top1")
+    return line + (f"; on the val groups {val}." if val else ".")
+
+
 def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) -> str:
     """Write the Markdown page: tables per evaluation, figures, costs, collapsed runs."""
     cfg = bench.cfg
@@ -1097,15 +1122,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"resized to {p['preprocess']['resize']})."
         )
     if bench.teachers:
-        accs = [
-            f"{100 * float(t.metrics.get('test_top1', float('nan'))):.1f} %"
-            + (f" (fold {f + 1})" if cfg.folds else "")
-            for f, t in sorted(bench.teachers.items())
-        ]
-        lines.append(
-            f"- Teacher {p['teacher']['model']} (widths {p['teacher']['widths']}, "
-            f"{p['teacher']['epochs']} epochs): top-1 on the test groups {', '.join(accs)}."
-        )
+        lines.append(_teacher_line(p["teacher"], bench.teachers, folds=bool(cfg.folds)))
     per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
         f"- Seeds {cfg.seeds} ({per_cell} run{'s' if per_cell != 1 else ''} per cell"
@@ -1369,7 +1386,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", required=True, help="the Markdown page to write")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--only", nargs="*", help="methods to run (default: all)")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--only", nargs="+", metavar="METHOD", help="methods to run (default: all)")
+    only.add_argument(
+        "--teacher-only",
+        action="store_true",
+        help="run the shared steps alone (preprocess, teacher, saliency): to choose a teacher"
+        " by its val-group accuracy on the page before any student runs",
+    )
     ap.add_argument(
         "--time-limit",
         type=float,
@@ -1390,7 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     t0 = time.perf_counter()
-    bench.run(args.only)
+    bench.run([] if args.teacher_only else args.only)
     write_page(bench, args.out, command=command, wall=time.perf_counter() - t0)
     print(f"wrote {args.out}" + (f" (incomplete: {bench.stopped})" if bench.stopped else ""))
     if bench.failures:

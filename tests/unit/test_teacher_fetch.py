@@ -17,17 +17,33 @@ from tsgd.teacher.train import train_teacher
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, tiny_teacher):
-    """A cache, and a teacher trained on it in a 'published' folder."""
+def trained(tmp_path_factory, tiny_teacher):
+    """A cache with a val split, a teacher trained on it in a 'published' folder, and the
+    metrics its training reported."""
     root = tmp_path_factory.mktemp("fetch_ds")
     generate_synthetic_dataset(
         root, classes=2, groups=3, test_groups=1, videos_per_group=2, frames=8, size=32
     )
     cache = root / "cache"
-    preprocess_dataset(root, cache, frames=8, gap=1, resize=(20, 20), progress=False)
+    preprocess_dataset(
+        root,
+        cache,
+        frames=8,
+        gap=1,
+        resize=(20, 20),
+        progress=False,
+        splits=("train", "val", "test"),
+        val_groups=["g01"],
+    )
     pub = root / "published"
-    train_teacher(cache, pub / "teacher.safetensors", **tiny_teacher)
-    return cache, pub / "teacher.safetensors", sha256_file(pub / "teacher.safetensors")
+    metrics = train_teacher(cache, pub / "teacher.safetensors", **tiny_teacher)
+    return cache, pub / "teacher.safetensors", sha256_file(pub / "teacher.safetensors"), metrics
+
+
+@pytest.fixture(scope="module")
+def published(trained):
+    """The cache, the published teacher's weights and their sha256."""
+    return trained[:3]
 
 
 @pytest.fixture
@@ -46,13 +62,24 @@ def http_url(published):
 EXPECT = {"classes": ["MoveRight", "MoveLeft"], "frames": 4, "crop": 16}
 
 
-def test_fetch_from_a_path_and_use_it(published, tmp_path):
-    cache, weights, digest = published
+def test_fetch_from_a_path_and_use_it(trained, tmp_path):
+    cache, weights, digest, at_training = trained
     out = tmp_path / "teacher" / "teacher.safetensors"
     metrics = use_pretrained_teacher(
-        cache, out, source=str(weights), sha256=digest, frames=4, crop=16, device="cpu"
+        cache,
+        out,
+        source=str(weights),
+        sha256=digest,
+        frames=4,
+        crop=16,
+        test_passes=1,  # as in training (tiny_teacher)
+        device="cpu",
     )
     assert metrics["sha256"] == digest and 0.0 <= metrics["test_top1"] <= 1.0
+    # scored on the val groups too (the score a teacher is chosen by), exactly as in training
+    assert 0.0 <= metrics["val_top1"] <= 1.0 and len(metrics["val_top1_per_pass"]) == 1
+    assert metrics["val_top1"] == at_training["val_top1"]
+    assert set(at_training) >= {"train_top1", "test_top1", "val_top1", "val_top1_per_pass"}
     model, meta = load_model(out, {"classes": EXPECT["classes"]})
     assert meta["source"] == str(weights) and meta["sha256"] == digest
     assert sorted(p.name for p in out.parent.iterdir()) == ["meta.json", "teacher.safetensors"]

@@ -23,6 +23,7 @@ from tsgd.benchmark import (
     paired,
     write_page,
 )
+from tsgd.benchmark import main as bench_main
 from tsgd.data.synthetic import generate_synthetic_dataset
 
 pytestmark = pytest.mark.workflow
@@ -111,6 +112,9 @@ def test_page_has_the_tables_figures_and_costs(bench_run):
     assert "## Where the time goes" in page and "| distill |" in page
     assert "python benchmarks/results.py" in page
     assert "split by group" in page and "['g01']" in page
+    teacher = bench.teachers[0].metrics
+    assert 0.0 <= teacher["val_top1"] <= 1.0  # the score a teacher is chosen by
+    assert f"; on the val groups {100 * teacher['val_top1']:.1f} %." in page
     assert "![every run, mean ± std](results.png)" in page  # the picture sits next to the page
     assert (tmp / "results.png").read_bytes().startswith(b"\x89PNG")
     # one row per method in each table, with mean ± std over the two seeds
@@ -127,6 +131,20 @@ def test_a_second_run_reuses_every_step(bench_run, repo_root):
     assert sorted((r.method, r.eval, r.seed, r.top1) for r in again.runs) == sorted(
         (r.method, r.eval, r.seed, r.top1) for r in bench.runs
     )
+
+
+def test_teacher_only_runs_the_shared_steps_and_only_checks_its_names(bench_run, repo_root):
+    _, bench, _, tmp = bench_run
+    args = [str(tmp / "tiny.yaml"), "--data", str(bench.cfg.params["dataset"]["root"])]
+    args += ["--params", str(repo_root / "params.yaml")]
+    args += ["--schema", str(repo_root / "workflow/schemas/params.schema.yaml")]
+    args += ["--work", str(tmp / "work"), "--device", "cpu"]
+    assert bench_main([*args, "--out", str(tmp / "teacher.md"), "--teacher-only"]) == 0
+    page = (tmp / "teacher.md").read_text()
+    assert "on the val groups" in page and "| random |" not in page
+    with pytest.raises(ValueError, match=r"--only \['randm'\]: no such method"):
+        bench_main([*args, "--out", str(tmp / "typo.md"), "--only", "randm"])
+    assert not (tmp / "typo.md").exists()
 
 
 def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_data, repo_root):

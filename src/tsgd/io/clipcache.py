@@ -34,6 +34,7 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "ClipSplit",
     "PartialSplit",
+    "has_split",
     "load_classes",
     "load_split",
     "load_stats",
@@ -264,6 +265,13 @@ def _require(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"clip cache file not found: {path}")
     return path
+
+
+def has_split(cache_dir: str | os.PathLike[str], split: str) -> bool:
+    """Whether the cache holds ``split`` (its manifest and clip array), e.g. ``val`` only
+    when the dataset was preprocessed with validation groups."""
+    cache_dir = Path(cache_dir)
+    return (cache_dir / f"{split}.csv").is_file() and (cache_dir / f"{split}.npy").is_file()
 
 
 def load_classes(cache_dir: str | os.PathLike[str]) -> list[str]:

@@ -153,13 +153,14 @@ def use_pretrained_teacher(
     device: str = "auto",
 ) -> dict[str, Any]:
     """The teacher rule when ``teacher.pretrained`` is set: fetch and verify the teacher
-    (:func:`fetch_teacher`), then score it on this cache's test split for the record."""
+    (:func:`fetch_teacher`), then score it on this cache's test split (and its val split,
+    when there is one) for the record."""
     import numpy as np  # lazy
     import torch
 
     from tsgd.data.transforms import seeded_generator
     from tsgd.engine import evaluate_clips, pick_device
-    from tsgd.io.clipcache import load_classes, load_split, load_stats
+    from tsgd.io.clipcache import has_split, load_classes, load_split, load_stats
     from tsgd.models.checkpoint import load_model
 
     classes = load_classes(cache_dir)
@@ -168,25 +169,31 @@ def use_pretrained_teacher(
     )
     dev = pick_device(device)
     model, _ = load_model(out_path, {"classes": classes}, dev)
-    test, stats = load_split(cache_dir, "test"), load_stats(cache_dir)
-    scores = evaluate_clips(
-        model,
-        torch.from_numpy(np.array(test.clips)).to(dev),  # uint8, resident
-        torch.from_numpy(test.labels),
-        frames=frames,
-        crop=crop,
-        mean=stats["mean"],
-        std=stats["std"],
-        passes=test_passes,
-        generator=seeded_generator(seed + 1),
-        num_classes=len(classes),
-    )
-    return {
+    stats = load_stats(cache_dir)
+    out: dict[str, Any] = {
         "pretrained": source,
         "sha256": meta["sha256"],
         "model": meta.get("model"),
-        "test_top1": scores["top1"],
-        "test_top1_per_pass": scores["top1_per_pass"],
-        "per_class": dict(zip(classes, scores["per_class"], strict=True)),
-        "device": str(dev),
     }
+    for split in ("test", "val"):
+        data = load_split(cache_dir, split) if has_split(cache_dir, split) else None
+        if data is None or not len(data.labels):
+            continue
+        scores = evaluate_clips(
+            model,
+            torch.from_numpy(np.array(data.clips)).to(dev),  # uint8, resident
+            torch.from_numpy(data.labels),
+            frames=frames,
+            crop=crop,
+            mean=stats["mean"],
+            std=stats["std"],
+            passes=test_passes,
+            generator=seeded_generator(seed + 1),
+            num_classes=len(classes),
+        )
+        out[f"{split}_top1"] = scores["top1"]
+        out[f"{split}_top1_per_pass"] = scores["top1_per_pass"]
+        if split == "test":
+            out["per_class"] = dict(zip(classes, scores["per_class"], strict=True))
+    out["device"] = str(dev)
+    return out

@@ -15,7 +15,7 @@ from tsgd.data.transforms import (
     to_float_clips,
 )
 from tsgd.engine import OptimConfig, evaluate_clips, pick_device, train_classifier
-from tsgd.io.clipcache import load_split, load_stats
+from tsgd.io.clipcache import has_split, load_split, load_stats
 from tsgd.models.checkpoint import save_model
 from tsgd.models.registry import arch_kwargs, build_model
 from tsgd.tracking import Tracker
@@ -87,7 +87,9 @@ def train_teacher(
     ``checkpoint`` / ``checkpoint_every`` (epochs): resumable training state, see
     :func:`tsgd.engine.train_classifier`.
 
-    Metrics: ``train_top1``, ``test_top1`` (fractions), ``per_class`` test accuracy, ``history``.
+    Metrics: ``train_top1``, ``test_top1`` (fractions), ``per_class`` test accuracy, ``history``;
+    with a validation split in the cache (``dataset.val_groups``) also ``val_top1``: the
+    score to choose a teacher by (epochs, widths) without looking at the test groups.
     """
     dev = pick_device(device)
     torch.manual_seed(seed)
@@ -136,6 +138,13 @@ def train_teacher(
     )
     train_eval = evaluate_clips(net, clips, labels, passes=1, **common)
     test_eval = evaluate_clips(net, test_clips, test_labels, passes=test_passes, **common)
+    val = {}
+    if has_split(cache_dir, "val") and len(load_split(cache_dir, "val").labels):
+        _, val_clips, val_labels = load_clips(cache_dir, "val", dev)
+        # its own generator: the score a published teacher gets on this split when rescored
+        val_common = {**common, "generator": seeded_generator(seed + 1)}
+        val_eval = evaluate_clips(net, val_clips, val_labels, passes=test_passes, **val_common)
+        val = {"val_top1": val_eval["top1"], "val_top1_per_pass": val_eval["top1_per_pass"]}
     meta = {
         "role": "teacher",
         "model": model,
@@ -150,12 +159,14 @@ def train_teacher(
         "dataset": dataset,
         "seed": seed,
         "test_top1": test_eval["top1"],
+        **({"val_top1": val["val_top1"]} if val else {}),
     }
     save_model(out_path, net, meta)
     return {
         "train_top1": train_eval["top1"],
         "test_top1": test_eval["top1"],
         "test_top1_per_pass": test_eval["top1_per_pass"],
+        **val,
         "per_class": dict(zip(classes, test_eval["per_class"], strict=True)),
         "final_train_loss": result.final_loss,
         "epochs": epochs,
