@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from tsgd.benchmark import (
 )
 from tsgd.benchmark import main as bench_main
 from tsgd.data.synthetic import generate_synthetic_dataset
+from tsgd.teacher.choose import load_candidates
+from tsgd.teacher.choose import main as choose_main
 
 pytestmark = pytest.mark.workflow
 
@@ -145,6 +148,41 @@ def test_teacher_only_runs_the_shared_steps_and_only_checks_its_names(bench_run,
     with pytest.raises(ValueError, match=r"--only \['randm'\]: no such method"):
         bench_main([*args, "--out", str(tmp / "typo.md"), "--only", "randm"])
     assert not (tmp / "typo.md").exists()
+
+
+def test_teachers_are_chosen_on_val_and_old_steps_rescored(bench_run, repo_root):
+    _, bench, _, tmp = bench_run
+    work = tmp / "work_teachers"
+    shutil.copytree(tmp / "work", work)
+    # a teacher step from before teachers were scored on val: rescored from its weights
+    (step,) = work.glob("teacher-*/step.json")
+    old = json.loads(step.read_text())
+    val = old["metrics"].pop("val_top1")
+    step.write_text(json.dumps(old))
+    cands = tmp / "teachers.yaml"
+    cands.write_text(
+        yaml.safe_dump({"config": "tiny.yaml", "candidates": {"base": {}, "more": {"epochs": 3}}})
+    )
+    args = [str(cands), "--out", str(tmp / "teachers.md"), "--work", str(work), "--device", "cpu"]
+    args += ["--data", str(bench.cfg.params["dataset"]["root"])]
+    args += ["--params", str(repo_root / "params.yaml")]
+    args += ["--schema", str(repo_root / "workflow/schemas/params.schema.yaml")]
+    assert choose_main(args) == 0
+    page = (tmp / "teachers.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "top-1" not in line]
+    assert len(rows) == 2 and rows[0].startswith("| base") and "(reused)" in rows[0]
+    assert "epochs: 3" in rows[1] and "(reused)" not in rows[1]
+    assert sum("(chosen)" in r for r in rows) == 1
+    assert f"| {100 * val:.1f} | {100 * old['metrics']['test_top1']:.1f} |" in rows[0]
+    assert len(list(work.glob("teacher-*"))) == 2  # the new candidate is a teacher step there
+    for bad, match in [
+        ({"config": "tiny.yaml"}, "exactly the keys"),
+        ({"config": "tiny.yaml", "candidates": {}}, "non-empty"),
+        ({"config": "tiny.yaml", "candidates": {"x": {"pretrained": "a"}}}, "trained here"),
+    ]:
+        cands.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ValueError, match=match):
+            load_candidates(cands)
 
 
 def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_data, repo_root):

@@ -24,7 +24,7 @@ from typing import Any
 from tsgd.io.atomic import atomic_path, read_json, write_json
 from tsgd.io.sets import META_NAME
 
-__all__ = ["fetch_file", "fetch_teacher", "use_pretrained_teacher"]
+__all__ = ["fetch_file", "fetch_teacher", "score_teacher", "use_pretrained_teacher"]
 
 _CHUNK = 1 << 20
 
@@ -140,21 +140,20 @@ def fetch_teacher(
     return meta
 
 
-def use_pretrained_teacher(
+def score_teacher(
+    weights: str | os.PathLike[str],
     cache_dir: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
     *,
-    source: str,
-    sha256: str,
     frames: int,
     crop: int,
     test_passes: int = 3,
     seed: int = 0,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """The teacher rule when ``teacher.pretrained`` is set: fetch and verify the teacher
-    (:func:`fetch_teacher`), then score it on this cache's test split (and its val split,
-    when there is one) for the record."""
+    """Top-1 of a saved teacher on the cache's test split and, when the cache has one, its
+    val split (``test_top1``, ``val_top1``, per pass, ``per_class`` on test). Each split is
+    scored with its own generator seeded ``seed + 1``, so the val score equals the one
+    :func:`tsgd.teacher.train.train_teacher` reports for the same weights."""
     import numpy as np  # lazy
     import torch
 
@@ -164,17 +163,10 @@ def use_pretrained_teacher(
     from tsgd.models.checkpoint import load_model
 
     classes = load_classes(cache_dir)
-    meta = fetch_teacher(
-        source, sha256, out_path, expect={"classes": classes, "frames": frames, "crop": crop}
-    )
     dev = pick_device(device)
-    model, _ = load_model(out_path, {"classes": classes}, dev)
+    model, _ = load_model(weights, {"classes": classes}, dev)
     stats = load_stats(cache_dir)
-    out: dict[str, Any] = {
-        "pretrained": source,
-        "sha256": meta["sha256"],
-        "model": meta.get("model"),
-    }
+    out: dict[str, Any] = {}
     for split in ("test", "val"):
         data = load_split(cache_dir, split) if has_split(cache_dir, split) else None
         if data is None or not len(data.labels):
@@ -197,3 +189,36 @@ def use_pretrained_teacher(
             out["per_class"] = dict(zip(classes, scores["per_class"], strict=True))
     out["device"] = str(dev)
     return out
+
+
+def use_pretrained_teacher(
+    cache_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    source: str,
+    sha256: str,
+    frames: int,
+    crop: int,
+    test_passes: int = 3,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """The teacher rule when ``teacher.pretrained`` is set: fetch and verify the teacher
+    (:func:`fetch_teacher`), then score it on this cache's test split (and its val split,
+    when there is one) for the record (:func:`score_teacher`)."""
+    from tsgd.io.clipcache import load_classes
+
+    classes = load_classes(cache_dir)
+    meta = fetch_teacher(
+        source, sha256, out_path, expect={"classes": classes, "frames": frames, "crop": crop}
+    )
+    scores = score_teacher(
+        out_path,
+        cache_dir,
+        frames=frames,
+        crop=crop,
+        test_passes=test_passes,
+        seed=seed,
+        device=device,
+    )
+    return {"pretrained": source, "sha256": meta["sha256"], "model": meta.get("model"), **scores}
