@@ -19,12 +19,14 @@ from tsgd.benchmark import (
     Run,
     Steps,
     cells,
+    deep_merge,
     figures,
     load_bench_config,
     paired,
     write_page,
 )
 from tsgd.benchmark import main as bench_main
+from tsgd.config import validate_params
 from tsgd.data.synthetic import generate_synthetic_dataset
 from tsgd.teacher.choose import load_candidates
 from tsgd.teacher.choose import main as choose_main
@@ -170,7 +172,8 @@ def test_teachers_are_chosen_on_val_and_old_steps_rescored(bench_run, repo_root)
     assert choose_main(args) == 0
     page = (tmp / "teachers.md").read_text()
     rows = [line for line in page.splitlines() if line.startswith("| ") and "top-1" not in line]
-    assert len(rows) == 2 and rows[0].startswith("| base") and "(reused)" in rows[0]
+    names = [r.split("|")[1].strip() for r in rows]
+    assert len(rows) == 2 and "base" in names[0] and "(reused)" in rows[0]
     assert "epochs: 3" in rows[1] and "(reused)" not in rows[1]
     assert sum("(chosen)" in r for r in rows) == 1
     assert f"| {100 * val:.1f} | {100 * old['metrics']['test_top1']:.1f} |" in rows[0]
@@ -517,6 +520,23 @@ def test_main_methods_leave_a_method_to_its_own_smaller_matrix(tmp_path, repo_ro
 
 
 SHIPPED = sorted((Path(__file__).resolve().parents[2] / "benchmarks").glob("*.yaml"))
+
+
+SHIPPED_TEACHERS = sorted(
+    (Path(__file__).resolve().parents[2] / "benchmarks/teachers").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("path", SHIPPED_TEACHERS, ids=[p.name for p in SHIPPED_TEACHERS])
+def test_every_shipped_teacher_candidates_file_loads(path, repo_root):
+    config, cands = load_candidates(path)
+    cfg = _load(config, repo_root, "/data/ucf9-dev")
+    assert cfg.params["dataset"]["val_groups"]  # the groups the teacher is chosen on
+    for over in cands.values():
+        validate_params(
+            deep_merge(cfg.params, {"teacher": over}),
+            repo_root / "workflow/schemas/params.schema.yaml",
+        )
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
