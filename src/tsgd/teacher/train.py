@@ -139,8 +139,10 @@ def train_teacher(
     train_eval = evaluate_clips(net, clips, labels, passes=1, **common)
     test_eval = evaluate_clips(net, test_clips, test_labels, passes=test_passes, **common)
     val = {}
-    if has_split(cache_dir, "val") and len(load_split(cache_dir, "val").labels):
-        _, val_clips, val_labels = load_clips(cache_dir, "val", dev)
+    val_clips, val_labels = (
+        load_clips(cache_dir, "val", dev)[1:] if has_split(cache_dir, "val") else (None, [])
+    )
+    if len(val_labels):
         # its own generator: the score a published teacher gets on this split when rescored
         val_common = {**common, "generator": seeded_generator(seed + 1)}
         val_eval = evaluate_clips(net, val_clips, val_labels, passes=test_passes, **val_common)
