@@ -545,6 +545,9 @@ class Benchmark:
             raise BenchError("dataset.root is not set (pass --data)")
         key = digest({"dataset": {k: v for k, v in ds.items() if k != "name"}, "pre": pre})
         folder = self.work / f"cache-{key}"
+        if not (folder / "step.json").is_file() and not Path(ds["root"]).is_dir():
+            # before the step's folder exists: a mistyped --data leaves nothing behind
+            raise BenchError(f"dataset root {ds['root']} is not a folder (pass --data ROOT)")
         val_groups = ds.get("val_groups") or None
 
         def body(out: Path) -> dict[str, Any]:
@@ -1407,14 +1410,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = load_bench_config(args.config, args.params, args.schema, args.data)
-    work = Path(args.work) if args.work else Path("results/benchmark") / Path(args.config).stem
-    bench = Benchmark(
-        cfg, work, args.device, time_limit=args.time_limit, keep_going=args.keep_going
-    )
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     t0 = time.perf_counter()
-    bench.run([] if args.teacher_only else args.only)
+    try:
+        cfg = load_bench_config(args.config, args.params, args.schema, args.data)
+        work = Path(args.work) if args.work else Path("results/benchmark") / Path(args.config).stem
+        bench = Benchmark(
+            cfg, work, args.device, time_limit=args.time_limit, keep_going=args.keep_going
+        )
+        bench.run([] if args.teacher_only else args.only)
+    except BenchError as e:  # bad input: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     write_page(bench, args.out, command=command, wall=time.perf_counter() - t0)
     print(f"wrote {args.out}" + (f" (incomplete: {bench.stopped})" if bench.stopped else ""))
     if bench.failures:

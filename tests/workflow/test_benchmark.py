@@ -152,6 +152,21 @@ def test_teacher_only_runs_the_shared_steps_and_only_checks_its_names(bench_run,
     assert not (tmp / "typo.md").exists()
 
 
+def test_a_wrong_data_root_fails_in_one_line_and_leaves_no_step_folder(
+    bench_run, repo_root, capsys
+):
+    _, _, _, tmp = bench_run
+    work = tmp / "work-typo"
+    args = [str(tmp / "tiny.yaml"), "--data", str(tmp / "no-such-videos")]
+    args += ["--params", str(repo_root / "params.yaml")]
+    args += ["--schema", str(repo_root / "workflow/schemas/params.schema.yaml")]
+    args += ["--work", str(work), "--device", "cpu", "--out", str(tmp / "typo.md")]
+    assert bench_main(args) == 2
+    err = capsys.readouterr().err
+    assert "no-such-videos is not a folder" in err and "Traceback" not in err
+    assert not list(work.glob("cache-*")) and not (tmp / "typo.md").exists()
+
+
 def test_teachers_are_chosen_on_val_and_old_steps_rescored(bench_run, repo_root):
     _, bench, _, tmp = bench_run
     work = tmp / "work_teachers"
