@@ -28,7 +28,7 @@ from tsgd.benchmark import (
 from tsgd.benchmark import main as bench_main
 from tsgd.config import validate_params
 from tsgd.data.synthetic import generate_synthetic_dataset
-from tsgd.teacher.choose import load_candidates
+from tsgd.teacher.choose import Candidate, _best, load_candidates, load_student_rule
 from tsgd.teacher.choose import main as choose_main
 
 pytestmark = pytest.mark.workflow
@@ -201,6 +201,64 @@ def test_teachers_are_chosen_on_val_and_old_steps_rescored(bench_run, repo_root)
         cands.write_text(yaml.safe_dump(bad))
         with pytest.raises(ValueError, match=match):
             load_candidates(cands)
+
+
+def test_a_student_rule_chooses_the_teacher_by_its_students_val_score(bench_run, repo_root):
+    _, bench, _, tmp = bench_run
+    work = tmp / "work_teachers_students"
+    shutil.copytree(tmp / "work", work)
+    cands = tmp / "teachers-students.yaml"
+    rule = {"method": "tsgd", "ipc": 1, "evals": ["hard", "soft"], "seeds": [0]}
+    raw = {"config": "tiny.yaml", "candidates": {"base": {}, "more": {"epochs": 3}}}
+    cands.write_text(yaml.safe_dump({**raw, "students": rule}))
+    args = [str(cands), "--out", str(tmp / "teachers-students.md"), "--work", str(work)]
+    args += ["--device", "cpu", "--data", str(bench.cfg.params["dataset"]["root"])]
+    args += ["--params", str(repo_root / "params.yaml")]
+    args += ["--schema", str(repo_root / "workflow/schemas/params.schema.yaml")]
+    assert choose_main(args) == 0
+    page = (tmp / "teachers-students.md").read_text()
+    assert "Student rule" in page and "students' val top-1 %, soft |" in page
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "top-1" not in line]
+    assert len(rows) == 2 and sum("(chosen)" in r for r in rows) == 1
+    # the students were scored on the val split, with the candidate teacher's own set
+    val_steps = [
+        json.loads(p.read_text())["metrics"]
+        for p in work.glob("evals/tsgd-ipc1-*/step.json")
+        if json.loads(p.read_text())["metrics"].get("eval_split") == "val"
+    ]
+    assert len(val_steps) == 4  # 2 candidates x hard, soft x seed 0
+    scores = [r.split("|")[7:9] for r in rows]  # hard, soft per candidate
+    collapsed = sum(bool(m["collapsed"]) for m in val_steps)
+    assert sum(x.strip() == "nan" for sc in scores for x in sc) <= collapsed
+    assert (f"{collapsed} student run(s) collapsed" in page) == (collapsed > 0)
+    for bad, match in [
+        ({**rule, "ipc": 0}, "positive integer"),
+        ({"method": "tsgd", "ipc": 1}, "needs method, ipc and evals"),
+        ({**rule, "evals": []}, "non-empty list"),
+    ]:
+        cands.write_text(yaml.safe_dump({**raw, "students": bad}))
+        with pytest.raises(ValueError, match=match):
+            load_student_rule(cands)
+    for bad, match in [
+        ({**rule, "method": "nope"}, "no such method"),
+        ({**rule, "evals": ["x"]}, "x"),
+    ]:
+        cands.write_text(yaml.safe_dump({**raw, "students": bad}))
+        with pytest.raises(ValueError, match=match):
+            choose_main(args)
+
+
+def test_the_students_val_score_outranks_the_teachers_own():
+    nan = float("nan")
+    a = Candidate("a", {}, val_top1=0.60, seconds=10, student_val={"hard": 40.0, "soft": 45.0})
+    b = Candidate("b", {}, val_top1=0.70, seconds=10, student_val={"hard": 42.0, "soft": 38.0})
+    c = Candidate("c", {}, val_top1=0.90, seconds=1, student_val={"hard": nan, "soft": nan})
+    assert _best([b, a, c]).name == "a"  # 42.5 against 40.0; c's students all collapsed
+    assert _best([Candidate("b", {}, val_top1=0.7), Candidate("a", {}, val_top1=0.6)]).name == "b"
+    tie = Candidate("t", {}, val_top1=0.65, seconds=10, student_val={"hard": 42.5})
+    assert _best([a, tie]).name == "t"  # equal students: the better teacher
+    only_collapsed = [c, Candidate("d", {}, val_top1=0.5, student_val={"hard": nan})]
+    assert _best(only_collapsed).name == "c"  # no student score at all: the teacher's own
 
 
 def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_data, repo_root):
