@@ -605,6 +605,9 @@ def test_every_shipped_teacher_candidates_file_loads(path, repo_root):
     config, cands = load_candidates(path)
     cfg = _load(config, repo_root, "/data/ucf9-dev")
     assert cfg.params["dataset"]["val_groups"]  # the groups the teacher is chosen on
+    rule = load_student_rule(path)
+    if rule:  # its method and evaluations are the configuration's
+        assert rule["method"] in cfg.methods and set(rule["evals"]) <= set(cfg.evals)
     for over in cands.values():
         validate_params(
             deep_merge(cfg.params, {"teacher": over}),
