@@ -30,6 +30,7 @@ and the best mean student val top-1 over the rule's evaluations chooses::
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -224,21 +225,23 @@ def choose_teacher(
 
 
 def _best(cands: list[Candidate]) -> Candidate:
-    """The best student val score where a student rule ran (and some students did not
-    collapse), else the best teacher val score; ties go to the better teacher val score,
-    then the cheaper teacher."""
-    if any(c.student_score() == c.student_score() for c in cands):
-        # a candidate whose students all collapsed ranks below every scored one
+    """The best student val score where a student rule ran (a candidate with an evaluation
+    whose students all collapsed has none and ranks below every scored one), else the best
+    teacher val score; ties go to the better teacher val score, then the cheaper teacher."""
+
+    def known(x: float, missing: float) -> float:
+        return missing if math.isnan(x) else round(x, 6)
+
+    if any(not math.isnan(c.student_score()) for c in cands):
         return max(
             cands,
             key=lambda c: (
-                c.student_score() == c.student_score(),
-                round(c.student_score(), 6) if c.student_score() == c.student_score() else 0.0,
-                round(c.val_top1, 6) if c.val_top1 == c.val_top1 else -1.0,
+                known(c.student_score(), -math.inf),
+                known(c.val_top1, -math.inf),
                 -c.seconds,
             ),
         )
-    scored = [c for c in cands if c.val_top1 == c.val_top1]
+    scored = [c for c in cands if not math.isnan(c.val_top1)]
     if not scored:
         raise ValueError("no candidate has a val score")
     return max(scored, key=lambda c: (round(c.val_top1, 6), -c.seconds))
@@ -253,7 +256,8 @@ def write_teacher_page(
     wall: float,
     students: dict[str, Any] | None = None,
 ) -> str:
-    """The Markdown page: one row per candidate, the chosen one (best val top-1) in bold."""
+    """The Markdown page: one row per candidate (with the student rule's scores when one
+    ran), the chosen one (:func:`_best`) in bold."""
     from tsgd.benchmark import machine_info
 
     best = _best(cands)
