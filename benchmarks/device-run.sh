@@ -34,6 +34,8 @@ run)
   extra=("$@")  # passed on to results.py, e.g. --only random salient
   out=${OUT:-benchmarks/out}
   name=$(basename "$config" .yaml)
+  page=$name
+  [ "$name" != ucf9 ] || page=results  # the main configuration writes benchmarks/results.md
   work=${TSGD_DEVICE_WORK:-/tmp/tsgd-work/$name}
   lib=$(mktemp -d)
   mkdir -p "$out"
@@ -42,10 +44,10 @@ run)
   [ ! -s .device/commit ] || export TSGD_COMMIT="$(cat .device/commit)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
   bench=(python benchmarks/results.py "$config" --data .device/data --device cuda
-    --work "$work" --out "$out/$name.md" --keep-going ${extra[@]+"${extra[@]}"})
+    --work "$work" --out "$out/$page.md" --keep-going ${extra[@]+"${extra[@]}"})
   rc=0
   timeout $((limit + 120)) "${bench[@]}" --time-limit "$limit" 2>&1 | tee "$out/run.log" || rc=$?
-  if [ ! -s "$out/$name.md" ] || [ "$rc" -ge 124 ]; then  # killed mid-step: page from what finished
+  if [ ! -s "$out/$page.md" ] || [ "$rc" -ge 124 ]; then  # killed mid-step: page from what finished
     "${bench[@]}" --time-limit 0 2>&1 | tail -n 5 | tee -a "$out/run.log" || true
   fi
   # the steps' records (step.json, logs), not the (large) sets and weights

@@ -27,7 +27,8 @@ The configuration (YAML) has two sections:
     out as the test split, trains the teacher and draws every set from the other groups,
     and scores every student on them; a cell then holds folds x seeds runs), ``compare``
     (more figure rows: a list of ``{tsgd, baselines, soft_baselines, tsgf_off}``, e.g. a
-    variant against its own random bar).
+    variant against its own random bar), ``notes`` (Markdown lines written under the page's
+    header: how the settings were chosen, on which groups).
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class BenchConfig:
     group_seeds: bool = False
     folds: list[list[str]] = field(default_factory=list)
     compare: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def matrices(self) -> list[tuple[list[str], list[int], list[str], list[str]]]:
         """The cells to run, as (students, IPCs, evaluations, methods): the main matrix,
@@ -222,6 +224,16 @@ class BenchConfig:
     def method_params(self, method: Method) -> dict[str, Any]:
         """The params this method's set is made with (its overrides merged in)."""
         return deep_merge(self.params, method.overrides)
+
+
+def _notes(raw: Any, path: str | Path) -> list[str]:
+    """``bench.notes``: one string or a list of strings (Markdown), nothing else."""
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(n, str) and n.strip() for n in items):
+        raise BenchError(f"{path}: bench.notes must be a string or a list of non-empty strings")
+    return [" ".join(n.split()) for n in items]
 
 
 def load_bench_config(
@@ -289,6 +301,7 @@ def load_bench_config(
         group_seeds=bool(b.pop("group_seeds", False)),
         folds=[[str(g) for g in f] for f in (b.pop("folds", None) or [])],
         compare=[dict(c) for c in (b.pop("compare", None) or [])],
+        notes=_notes(b.pop("notes", None), path),
     )
     if b:
         raise BenchError(f"bench: unknown keys {sorted(b)}")
@@ -1149,6 +1162,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"- **{len(bench.failures)} step(s) failed** and were skipped (--keep-going); "
             "see Failed steps."
         )
+    lines += [f"- {n}" for n in cfg.notes]
     lines.append("")
     plot = _plot_page(bench, Path(out))
     if plot is not None:

@@ -44,6 +44,7 @@ TINY_BENCH = {
     },
     "bench": {
         "title": "tiny",
+        "notes": ["The teacher was chosen on\n  **g01**."],
         "ipc": [1],
         "seeds": [0, 1],
         "students": ["convnet3d"],
@@ -117,6 +118,7 @@ def test_page_has_the_tables_figures_and_costs(bench_run):
     assert "## Where the time goes" in page and "| distill |" in page
     assert "python benchmarks/results.py" in page
     assert "split by group" in page and "['g01']" in page
+    assert "\n- The teacher was chosen on **g01**.\n" in page  # bench.notes, one line each
     teacher = bench.teachers[0].metrics
     assert 0.0 <= teacher["val_top1"] <= 1.0  # the score a teacher is chosen by
     assert f"; on the val groups {100 * teacher['val_top1']:.1f} %." in page
@@ -287,6 +289,8 @@ def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_da
         ({"bench": {"colour": "red"}}, "unknown keys"),
         ({"bench": {"extra": [{"evals": ["nope"]}]}}, "evaluation 'nope'"),
         ({"bench": {"extra": [{"methods": ["nope"]}]}}, "method 'nope'"),
+        ({"bench": {"notes": [""]}}, "bench.notes"),
+        ({"bench": {"notes": {"a": 1}}}, "bench.notes"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, repo_root, patch, match):
