@@ -118,6 +118,31 @@ def _room_keyed(
     return keyed
 
 
+def data_fingerprint(root: str | Path) -> str:
+    """What the clip cache depends on in a dataset folder, not where it lies: every file's
+    path under ``root``, with each video's size and every other file's content (manifests,
+    class lists, split files; by size past 16 MiB), hidden files left out. A copy, a move, or the same folder
+    named by a relative or an absolute path gives the same key; an added, removed or
+    renamed file, a video of another size or an edited manifest gives another."""
+    from tsgd.data.adapters import VIDEO_EXTENSIONS
+
+    root = Path(root)
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            size = path.stat().st_size
+            if path.suffix.lower() in VIDEO_EXTENSIONS or size > 16 << 20:
+                entries.append((rel, size))
+            else:
+                entries.append((rel, hashlib.sha256(path.read_bytes()).hexdigest()))
+    return digest(sorted(entries), 16)
+
+
 class BenchError(ValueError):
     """The benchmark configuration is invalid; the message says which key."""
 
@@ -556,11 +581,16 @@ class Benchmark:
         ds, pre = p["dataset"], p["preprocess"]
         if not ds.get("root"):
             raise BenchError("dataset.root is not set (pass --data)")
-        key = digest({"dataset": {k: v for k, v in ds.items() if k != "name"}, "pre": pre})
-        folder = self.work / f"cache-{key}"
-        if not (folder / "step.json").is_file() and not Path(ds["root"]).is_dir():
-            # before the step's folder exists: a mistyped --data leaves nothing behind
-            raise BenchError(f"dataset root {ds['root']} is not a folder (pass --data ROOT)")
+        # steps cached before the data's fingerprint keyed them (by the root's path) stay valid
+        legacy = digest({"dataset": {k: v for k, v in ds.items() if k != "name"}, "pre": pre})
+        folder = self.work / f"cache-{legacy}"
+        if not (folder / "step.json").is_file():
+            if not Path(ds["root"]).is_dir():
+                # before the step's folder exists: a mistyped --data leaves nothing behind
+                raise BenchError(f"dataset root {ds['root']} is not a folder (pass --data ROOT)")
+            same = {k: v for k, v in ds.items() if k not in ("name", "root")}
+            key = digest({"dataset": same, "data": data_fingerprint(ds["root"]), "pre": pre})
+            folder = self.work / f"cache-{key}"
         val_groups = ds.get("val_groups") or None
 
         def body(out: Path) -> dict[str, Any]:

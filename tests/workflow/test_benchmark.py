@@ -19,6 +19,7 @@ from tsgd.benchmark import (
     Run,
     Steps,
     cells,
+    data_fingerprint,
     deep_merge,
     figures,
     load_bench_config,
@@ -707,3 +708,29 @@ def test_the_page_names_the_commit_a_copier_gives(monkeypatch):
     assert machine_info()["commit"] == (_git_commit() or "unknown")
     monkeypatch.setenv("TSGD_COMMIT", "abc1234 (copied)")
     assert machine_info()["commit"] == "abc1234 (copied)"
+
+
+def test_the_clip_cache_follows_the_data_not_its_path(bench_run, tmp_path, monkeypatch):
+    cfg, bench, _, tmp = bench_run
+    root = Path(cfg.params["dataset"]["root"])
+    first = bench.preprocess()
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(root, copy)
+    monkeypatch.chdir(tmp_path)
+    for named in (copy, Path("elsewhere"), Path("./elsewhere/")):  # moved; relative paths
+        moved = json.loads(json.dumps(cfg.params))
+        moved["dataset"]["root"] = str(named)
+        again = Benchmark(dataclasses.replace(cfg, params=moved), tmp / "work", "cpu")
+        assert again.preprocess() == first and again.steps.records[-1].reused
+    # an edited manifest (of the same size: a clip moved to another group) and a removed
+    # video each change the key
+    manifest = copy / "clips.csv"
+    text = manifest.read_text()
+    edited = text.replace(",g01,", ",g02,", 1)
+    assert edited != text and len(edited) == len(text)
+    manifest.write_text(edited)
+    assert data_fingerprint(copy) != data_fingerprint(root)
+    shutil.copy(root / "clips.csv", manifest)
+    assert data_fingerprint(copy) == data_fingerprint(root)
+    next(copy.rglob("*.mp4")).unlink()
+    assert data_fingerprint(copy) != data_fingerprint(root)
