@@ -211,7 +211,7 @@ def test_a_student_rule_chooses_the_teacher_by_its_students_val_score(bench_run,
     work = tmp / "work_teachers_students"
     shutil.copytree(tmp / "work", work)
     cands = tmp / "teachers-students.yaml"
-    rule = {"method": "tsgd", "ipc": 1, "evals": ["hard", "soft"], "seeds": [0]}
+    rule = {"method": "tsgd", "ipc": 1, "evals": ["hard", "soft"], "seeds": [0, 1]}
     raw = {"config": "tiny.yaml", "candidates": {"base": {}, "more": {"epochs": 3}}}
     cands.write_text(yaml.safe_dump({**raw, "students": rule}))
     args = [str(cands), "--out", str(tmp / "teachers-students.md"), "--work", str(work)]
@@ -229,10 +229,11 @@ def test_a_student_rule_chooses_the_teacher_by_its_students_val_score(bench_run,
         for p in work.glob("evals/tsgd-ipc1-*/step.json")
         if json.loads(p.read_text())["metrics"].get("eval_split") == "val"
     ]
-    assert len(val_steps) == 4  # 2 candidates x hard, soft x seed 0
-    scores = [r.split("|")[7:9] for r in rows]  # hard, soft per candidate
+    assert len(val_steps) == 8  # 2 candidates x hard, soft x seeds 0, 1
+    scores = [r.split("|")[7:9] for r in rows]  # hard, soft per candidate: mean ± std
+    assert all(" ± " in x for sc in scores for x in sc)
     collapsed = sum(bool(m["collapsed"]) for m in val_steps)
-    assert sum(x.strip() == "nan" for sc in scores for x in sc) <= collapsed
+    assert sum(x.strip().startswith("nan") for sc in scores for x in sc) <= collapsed
     assert (f"{collapsed} student run(s) collapsed" in page) == (collapsed > 0)
     for bad, match in [
         ({**rule, "ipc": 0}, "positive integer"),

@@ -59,6 +59,7 @@ class Candidate:
     reused: bool = False
     folder: str = ""
     student_val: dict[str, float] = field(default_factory=dict)  # eval -> mean top-1 %
+    student_std: dict[str, float] = field(default_factory=dict)  # eval -> its std over seeds
     student_collapsed: int = 0
 
     def student_score(self) -> float:
@@ -144,7 +145,7 @@ def _student_scores(
         runs = [r for r in bench.runs if r.method == rule["method"] and r.eval == ev]
         ok = [r.top1 for r in runs if not r.collapsed]
         cand.student_collapsed += len(runs) - len(ok)
-        cand.student_val[ev] = mean_std(ok)[0] if ok else float("nan")
+        cand.student_val[ev], cand.student_std[ev] = mean_std(ok) if ok else (math.nan, math.nan)
 
 
 def choose_teacher(
@@ -247,6 +248,14 @@ def _best(cands: list[Candidate]) -> Candidate:
     return max(scored, key=lambda c: (round(c.val_top1, 6), -c.seconds))
 
 
+def _mean_pm(cand: Candidate, ev: str, runs: int) -> str:
+    """A candidate's students' val top-1 for one evaluation: mean, ± std over several seeds."""
+    mean = cand.student_val.get(ev, math.nan)
+    return f"{mean:.1f}" + (
+        f" ± {cand.student_std[ev]:.1f}" if runs > 1 and ev in cand.student_std else ""
+    )
+
+
 def write_teacher_page(
     cands: list[Candidate],
     cfg: Any,
@@ -276,6 +285,7 @@ def write_teacher_page(
         f"{t['lr']}, batch {t['batch_size']}, flip {t['flip']}, seed {t['seed']}.",
     ]
     evs = list(students["evals"]) if students else []
+    seeds: list[int] = []
     if students:
         seeds = students.get("seeds") or cfg.seeds
         lines.append(
@@ -294,7 +304,7 @@ def write_teacher_page(
             f"| {name} | {over} | {100 * c.val_top1:.1f} | {100 * c.test_top1:.1f} | "
             f"{100 * c.train_top1:.1f} | {c.seconds:.0f}{' (reused)' if c.reused else ''} |"
         )
-        row += "".join(f" {c.student_val.get(ev, float('nan')):.1f} |" for ev in evs)
+        row += "".join(f" {_mean_pm(c, ev, len(seeds))} |" for ev in evs)
         lines.append(row)
     collapsed = sum(c.student_collapsed for c in cands)
     if collapsed:
