@@ -121,9 +121,10 @@ def _room_keyed(
 def data_fingerprint(root: str | Path) -> str:
     """What the clip cache depends on in a dataset folder, not where it lies: every file's
     path under ``root``, with each video's size and every other file's content (manifests,
-    class lists, split files; by size past 16 MiB), hidden files left out. A copy, a move, or the same folder
-    named by a relative or an absolute path gives the same key; an added, removed or
-    renamed file, a video of another size or an edited manifest gives another."""
+    class lists, split files; by size past 16 MiB), hidden files left out. A copy, a move,
+    or the same folder named by a relative or an absolute path gives the same key; an
+    added, removed or renamed file, a video of another size or an edited manifest gives
+    another."""
     from tsgd.data.adapters import VIDEO_EXTENSIONS
 
     root = Path(root)
