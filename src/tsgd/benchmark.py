@@ -895,6 +895,8 @@ class Benchmark:
                 self._run_split(only)
         except BenchStopped as e:
             self.stopped = str(e)
+            if not self.not_run:  # the limit came at a step every cell shares
+                self.not_run.append("every cell (the time limit came before a step they share)")
             log.warning("stopped: %s (the page shows the steps that finished)", e)
         self.fold = None
 

@@ -658,6 +658,12 @@ def test_time_limit_stops_before_new_steps_and_the_page_says_so(bench_run, tiny_
     page = write_page(b, tmp / "stopped.md", command="x", wall=1.0)
     assert "**Incomplete**" in page and "Not run: distill tsgd IPC 1." in page
     assert "| random | " in page and "| tsgd | " not in page
+    # a limit reached before the shared steps: the page says that no cell ran
+    first = Benchmark(cfg, tmp / "fresh-work", "cpu", time_limit=0.0)
+    first.run()
+    assert "preprocess" in first.stopped and not first.runs
+    page = write_page(first, tmp / "stopped-first.md", command="x", wall=1.0)
+    assert "Not run: every cell (the time limit came before a step they share)." in page
 
 
 def test_keep_going_lists_a_failed_step_and_runs_the_rest(bench_run, tiny_data, repo_root):
