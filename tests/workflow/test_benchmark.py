@@ -21,6 +21,7 @@ from tsgd.benchmark import (
     cells,
     data_fingerprint,
     deep_merge,
+    digest,
     figures,
     load_bench_config,
     paired,
@@ -741,3 +742,13 @@ def test_the_clip_cache_follows_the_data_not_its_path(bench_run, tmp_path, monke
     assert data_fingerprint(copy) == data_fingerprint(root)
     next(copy.rglob("*.mp4")).unlink()
     assert data_fingerprint(copy) != data_fingerprint(root)
+    # a cache made before the fingerprint (keyed by the root's path) is still the one used
+    named = {k: v for k, v in cfg.params["dataset"].items() if k != "name"}
+    named["root"] = str(tmp_path / "old-place")  # gone since: the old folder still serves
+    pre = cfg.params["preprocess"]
+    old = tmp_path / "work-old" / f"cache-{digest({'dataset': named, 'pre': pre})}"
+    shutil.copytree(first, old)
+    params = json.loads(json.dumps(cfg.params))
+    params["dataset"]["root"] = named["root"]
+    again = Benchmark(dataclasses.replace(cfg, params=params), tmp_path / "work-old", "cpu")
+    assert again.preprocess() == old and again.steps.records[-1].reused
