@@ -81,11 +81,14 @@ EVAL_KEYS = {
     "aug_scale_min",
     "flip",
     "tsgfa",
+    "mix",
     "test_passes",
     "labels",
     "precision",
 }
 
+
+MIX_NAMES = {"cutmix": "CutMix", "mixup": "mixup"}
 
 #: Settings added after steps were first cached, with their default: left out of a step's
 #: key while they hold it, so the steps cached before they existed stay valid.
@@ -96,7 +99,7 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_scale": 1.0,
         "salient_from_ipc": 5,
     },
-    "evaluate": {"precision": "fp32", "hard_weight": 0.0},
+    "evaluate": {"precision": "fp32", "hard_weight": 0.0, "mix": "none"},
 }
 
 
@@ -303,6 +306,10 @@ def load_bench_config(
             raise BenchError(f"bench.evals.{name}: unknown keys {sorted(bad)}")
         if ev.get("labels", "hard") not in ("hard", "soft"):
             raise BenchError(f"bench.evals.{name}.labels must be hard or soft")
+        if ev.get("mix", "none") not in MIX_NAMES and ev.get("mix", "none") != "none":
+            raise BenchError(
+                f"bench.evals.{name}.mix must be none, {' or '.join(MIX_NAMES)}, not {ev['mix']!r}"
+            )
     full = dict(b.pop("full", None) or {})
     if set(full) - EVAL_KEYS:
         raise BenchError(f"bench.full: unknown keys {sorted(set(full) - EVAL_KEYS)}")
@@ -1215,6 +1222,11 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
                 else ""
             )
             + (", bf16 autocast" if kw.get("precision", "fp32") != "fp32" else "")
+            + (
+                f", {MIX_NAMES[kw['mix']]} on every batch"
+                if kw.get("mix", "none") != "none"
+                else ""
+            )
             + "."
         )
         lines.append("")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 BatchFn = Callable[[torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: (batch, labels) -> (mixed batch, targets): see :func:`tsgd.data.transforms.mix_clips`
+MixFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -119,7 +121,8 @@ def make_optimizer(
 
 
 def hard_loss(logits: torch.Tensor, labels: torch.Tensor, _x: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy with class labels."""
+    """Cross-entropy with class labels (int ``[B]``, or ``[B, K]`` probabilities of a
+    mixed batch)."""
     return F.cross_entropy(logits, labels)
 
 
@@ -158,6 +161,7 @@ def train_classifier(
     *,
     generator: torch.Generator,
     loss_fn: LossFn = hard_loss,
+    mix: MixFn | None = None,
     desc: str = "train",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
@@ -172,7 +176,10 @@ def train_classifier(
         batch_fn: maps an index tensor ``[B]`` to the (augmented) input batch; its
             randomness must come from ``generator`` (or PyTorch's global generator).
         generator: the source of randomness for shuffling and augmentation.
-        loss_fn: ``(logits, labels, x) -> scalar``.
+        loss_fn: ``(logits, targets, x) -> scalar``.
+        mix: optional ``(x, labels) -> (x, targets)`` applied to each batch after
+            ``batch_fn`` (CutMix, mixup); the loss gets its targets, accuracy is counted
+            against the batch's own labels.
         on_epoch: called with (epoch, {"loss", "acc", "lr"}) after each epoch.
         checkpoint: file for resumable state (:mod:`tsgd.io.checkpoint`). If it exists,
             training resumes from it (and ends as it would have without the interruption);
@@ -238,9 +245,12 @@ def train_classifier(
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             y = labels[idx.to(dev)]
             x = batch_fn(idx)
+            targets = y
+            if mix is not None:
+                x, targets = mix(x, y)
             with autocast(cfg.precision, dev):
                 logits = model(x)
-                loss = loss_fn(logits, y, x)
+                loss = loss_fn(logits, targets, x)
             finite &= torch.isfinite(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -336,6 +346,7 @@ def train_classifiers_grouped(
     *,
     generators: list[torch.Generator],
     loss_fn: LossFn = hard_loss,
+    mixes: list[MixFn] | None = None,
     desc: str = "train",
     progress: bool = True,
     checkpoint: str | Path | None = None,
@@ -346,7 +357,7 @@ def train_classifiers_grouped(
 
     Each model ``s`` sees exactly what :func:`train_classifier` would give it with
     ``batch_fns[s]`` and ``generators[s]``: its own shuffling, batches, augmentation and
-    dropout draws, and its own optimiser state (SGD, AdamW and the schedules are
+    dropout draws, ``mixes[s]`` (if given), and its own optimiser state (SGD, AdamW and the schedules are
     element-wise, so one optimiser over the stacked weights updates each slice as a
     separate optimiser would). On a GPU this fills the device that one small model on a
     few clips leaves idle. Weights are copied back into ``models`` at the end.
@@ -360,6 +371,8 @@ def train_classifiers_grouped(
     s_count = len(models)
     if s_count == 0 or len(batch_fns) != s_count or len(generators) != s_count:
         raise ValueError("need one batch_fn and one generator per model")
+    if mixes is not None and len(mixes) != s_count:
+        raise ValueError("need one mix per model")
     if any(has_batchnorm(m) for m in models):
         raise ValueError("models with BatchNorm cannot be trained grouped; train them one by one")
     if cfg.precision != "fp32":
@@ -435,10 +448,15 @@ def train_classifiers_grouped(
         finite = torch.ones(s_count, dtype=torch.bool, device=dev)
         for b in range(per_epoch):
             idx = [p[b * cfg.batch_size : (b + 1) * cfg.batch_size] for p in perms]
-            xs = torch.stack([fn(i) for fn, i in zip(batch_fns, idx, strict=True)])
+            xs = [fn(i) for fn, i in zip(batch_fns, idx, strict=True)]
             ys = torch.stack([labels[i.to(dev)] for i in idx])
+            targets = list(ys)
+            if mixes is not None:
+                for s, m in enumerate(mixes):
+                    xs[s], targets[s] = m(xs[s], ys[s])
+            xs = torch.stack(xs)
             logits = forward(params, buffers, xs)  # [S, B, K]
-            losses = torch.stack([loss_fn(logits[s], ys[s], xs[s]) for s in range(s_count)])
+            losses = torch.stack([loss_fn(logits[s], targets[s], xs[s]) for s in range(s_count)])
             ok = torch.isfinite(losses.detach())
             finite &= ok
             # a diverged model's loss is left out (its own slice is spoilt; slices are

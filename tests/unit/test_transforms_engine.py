@@ -6,6 +6,7 @@ import torch
 from tsgd.data.transforms import (
     center_crop,
     gather_windows,
+    mix_clips,
     random_resized_crop_flip,
     saliency_centers,
     to_float_clips,
@@ -342,3 +343,76 @@ def test_soft_loss_mixes_in_the_ground_truth():
     )
     with pytest.raises(ValueError, match="hard_weight"):
         soft_loss(teacher, 4.0, 1.5)
+
+
+def test_cutmix_pastes_one_box_into_every_frame_and_labels_it_by_area():
+    g = torch.Generator().manual_seed(3)
+    x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1, 1).expand(6, 4, 3, 10, 10).clone()
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    seen_partial = False
+    for _ in range(20):
+        mixed, targets = mix_clips(x, labels, 3, "cutmix", g)
+        assert mixed.shape == x.shape and targets.shape == (6, 3)
+        assert torch.allclose(targets.sum(1), torch.ones(6))
+        for i in range(6):
+            own = mixed[i] == i
+            assert torch.equal(own, own[:1, :1].expand_as(own))  # one box, every frame alike
+            partner = int(mixed[i][~own].unique()[0]) if (~own).any() else i
+            # every pixel is the clip's own or its one partner's
+            assert set(mixed[i].unique().tolist()) <= {float(i), float(partner)}
+            share = own[0, 0].float().mean().item()
+            expected = torch.zeros(3)
+            expected[labels[i]] += share
+            expected[labels[partner]] += 1 - share
+            if partner != i:
+                seen_partial |= 0 < share < 1
+                assert torch.allclose(targets[i], expected, atol=1e-6)
+    assert seen_partial
+    assert torch.equal(x, torch.arange(6.0).view(6, 1, 1, 1, 1).expand_as(x))  # input untouched
+
+
+def test_mixup_blends_two_clips_with_matching_targets_and_none_is_identity():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 2, 3, 4, 4, generator=g)
+    labels = torch.arange(5)  # one class per clip: the targets name each clip's partner
+    mixed, targets = mix_clips(x, labels, 5, "mixup", g)
+    assert torch.allclose(targets.sum(1), torch.ones(5))
+    for i in range(5):
+        lam = float(targets[i, i])
+        partner = (
+            int(targets[i].argmin())
+            if lam == 1.0
+            else int(torch.where(torch.arange(5) == i, -1.0, targets[i]).argmax())
+        )
+        assert torch.allclose(mixed[i], lam * x[i] + (1 - lam) * x[partner], atol=1e-6)
+    assert not torch.allclose(mixed, x)
+    same, same_t = mix_clips(x, labels, 5, "none", g)
+    assert same is x and same_t is labels
+    with pytest.raises(ValueError, match="mix"):
+        mix_clips(x, labels, 5, "blend", g)
+
+
+def test_training_with_a_mix_feeds_mixed_targets_to_the_loss_and_counts_accuracy_on_labels():
+    from tsgd.engine import hard_loss
+
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    g = torch.Generator().manual_seed(0)
+    seen = []
+
+    def loss(logits, targets, xb):
+        seen.append(targets)
+        return hard_loss(logits, targets, xb)
+
+    res = train_classifier(
+        ConvNet3D(2, widths=(4, 4, 4)),
+        labels,
+        lambda idx: x[idx],
+        OptimConfig(2, 8, 0.01, "adamw"),
+        generator=g,
+        loss_fn=loss,
+        mix=lambda xb, yb: mix_clips(xb, yb, 2, "cutmix", g),
+        progress=False,
+    )
+    assert all(t.dtype == torch.float32 and t.shape[1] == 2 for t in seen)
+    assert not res.diverged and 0.0 <= res.history[-1]["acc"] <= 1.0

@@ -287,6 +287,7 @@ def test_a_changed_method_setting_recomputes_only_that_method(bench_run, tiny_da
         ({"bench": {"methods": {"x": {"kind": "tsgd", "evaluate": {}}}}}, "override"),
         ({"bench": {"methods": {"x": {"kind": "tsgd", "distill": {"lr": -1}}}}}, "distill.lr"),
         ({"bench": {"evals": {"h": {"labels": "fuzzy"}}}}, "labels"),
+        ({"bench": {"evals": {"h": {"labels": "soft", "mix": "blend"}}}}, "mix"),
         ({"bench": {"students": ["resnet9000"]}}, "unknown student"),
         ({"bench": {"baselines": ["nope"]}}, "nope"),
         ({"bench": {"colour": "red"}}, "unknown keys"),

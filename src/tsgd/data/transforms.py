@@ -129,6 +129,56 @@ def saliency_centers(
     return torch.stack([(2 * ys + 1) / h - 1, (2 * xs + 1) / w - 1], dim=1)
 
 
+MIXES = ("none", "cutmix", "mixup")
+
+
+def mix_clips(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    kind: str,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each video of a batch with another of the same batch (a random pairing).
+
+    ``cutmix`` pastes the partner's box into every frame at the same place (the box covers
+    a fraction 1 - lam of the frame, lam ~ U(0, 1), i.e. Beta(1, 1) as in CutMix);
+    ``mixup`` blends the two clips, lam x + (1 - lam) partner; ``none`` returns the batch
+    as it is. One lam and one box per batch.
+
+    Args:
+        x: float ``[B, T, C, H, W]``.
+        labels: int64 ``[B]`` class labels.
+        generator: CPU RNG for reproducible draws.
+
+    Returns:
+        the mixed batch and the targets: ``labels`` unchanged for ``none``, otherwise float
+        ``[B, num_classes]`` probabilities lam one-hot(y) + (1 - lam) one-hot(partner's y),
+        lam being the share of pixels (cutmix) or the blend weight (mixup) of the clip's own.
+    """
+    if kind not in MIXES:
+        raise ValueError(f"unknown mix {kind!r}; expected one of {', '.join(MIXES)}")
+    if kind == "none":
+        return x, labels
+    b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    perm = torch.randperm(b, generator=generator).to(x.device)
+    lam = float(torch.rand((), generator=generator))
+    if kind == "mixup":
+        mixed = lam * x + (1.0 - lam) * x[perm]
+    else:
+        side = math.sqrt(1.0 - lam)
+        bh, bw = round(h * side), round(w * side)
+        cy = int(torch.randint(0, h, (), generator=generator))
+        cx = int(torch.randint(0, w, (), generator=generator))
+        y0, y1 = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
+        x0, x1 = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
+        mixed = x.clone()
+        mixed[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+        lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)  # the share the clip kept
+    one_hot = F.one_hot(labels, num_classes).to(x.dtype)
+    return mixed, lam * one_hot + (1.0 - lam) * one_hot[perm]
+
+
 def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch.Generator on ``device`` seeded with ``seed`` (never from the clock)."""
     g = torch.Generator(device=device)

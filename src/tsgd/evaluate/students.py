@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,10 @@ import numpy as np
 import torch
 
 from tsgd.data.transforms import (
+    MIXES,
     center_crop,
     gather_windows,
+    mix_clips,
     random_resized_crop_flip,
     saliency_centers,
     seeded_generator,
@@ -198,6 +201,7 @@ def train_students(
     aug_scale_min: float = 0.5,
     flip: bool = True,
     tsgfa: bool = False,
+    mix: str = "none",
     saliency: dict[str, Any] | None = None,
     test_passes: int = 3,
     teacher_path: str | Path | None = None,
@@ -218,6 +222,9 @@ def train_students(
     the teacher's logits on the same augmented batch, temperature ``temperature``; with
     ``hard_weight`` w > 0 the loss is ``(1 - w) KL + w CE``: see :func:`tsgd.engine.soft_loss`).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
+    ``mix``: ``none``, ``cutmix`` or ``mixup`` on every augmented batch (each run's own
+    generator; :func:`tsgd.data.transforms.mix_clips`): hard labels train on the mixed
+    targets, soft labels on the teacher's logits for the mixed clips.
     ``grouped``: train the runs together as one batched model when they can be (same
     labels, no BatchNorm in the student, fp32) and when it pays: a training batch of at most
     ``group_max_batch`` clips (default :data:`GROUP_MAX_BATCH`); otherwise one after another.
@@ -230,6 +237,8 @@ def train_students(
     stats = load_stats(cache_dir)
     test = load_split(cache_dir, eval_split)
     k = len(test.classes)
+    if mix not in MIXES:
+        raise ValueError(f"unknown mix {mix!r}; expected one of {', '.join(MIXES)}")
     nets, gens, batches = [], [], []
     for seed, source in zip(seeds, sources, strict=True):
         torch.manual_seed(seed)
@@ -267,6 +276,11 @@ def train_students(
         epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, precision
     )
     ys = [y.to(dev) for y in set_labels]
+    mixes = (
+        None
+        if mix == "none"
+        else [functools.partial(mix_clips, num_classes=k, kind=mix, generator=g) for g in gens]
+    )
     same_labels = all(torch.equal(ys[0], y) for y in ys)
     step_batch = min(batch_size, len(ys[0]))
     group_max_batch = GROUP_MAX_BATCH if group_max_batch is None else group_max_batch
@@ -285,6 +299,7 @@ def train_students(
             cfg,
             generators=gens,
             loss_fn=loss_fn,
+            mixes=mixes,
             desc=f"student {student}",
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
@@ -302,6 +317,7 @@ def train_students(
                     cfg,
                     generator=gens[i],
                     loss_fn=loss_fn,
+                    mix=None if mixes is None else mixes[i],
                     desc=f"student {student}",
                     on_epoch=on_epoch,
                     checkpoint=ck,
@@ -343,6 +359,7 @@ def train_students(
                 "labels": labels,
                 "augment": augment,
                 "tsgfa": tsgfa,
+                "mix": mix,
                 "test_top1": scores["top1"],
                 "test_top1_per_pass": scores["top1_per_pass"],
                 "per_class": dict(zip(test.classes, scores["per_class"], strict=True)),
