@@ -93,6 +93,12 @@ class TrainResult:
         return self.history[-1]["loss"] if self.history else float("nan")
 
 
+def _dominant(targets: torch.Tensor) -> torch.Tensor:
+    """The class a batch's targets give most weight: the label itself, or the larger share
+    of a mixed clip's probabilities."""
+    return targets.argmax(-1) if targets.is_floating_point() else targets
+
+
 def make_optimizer(
     params: list[torch.Tensor], cfg: OptimConfig, steps_total: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -178,8 +184,8 @@ def train_classifier(
         generator: the source of randomness for shuffling and augmentation.
         loss_fn: ``(logits, targets, x) -> scalar``.
         mix: optional ``(x, labels) -> (x, targets)`` applied to each batch after
-            ``batch_fn`` (CutMix, mixup); the loss gets its targets, accuracy is counted
-            against the batch's own labels.
+            ``batch_fn`` (CutMix, mixup); the loss gets its targets, and a prediction
+            counts as correct when it names a mixed clip's larger share.
         on_epoch: called with (epoch, {"loss", "acc", "lr"}) after each epoch.
         checkpoint: file for resumable state (:mod:`tsgd.io.checkpoint`). If it exists,
             training resumes from it (and ends as it would have without the interruption);
@@ -257,7 +263,7 @@ def train_classifier(
             opt.step()
             sched.step()
             tot_loss += loss.detach().double() * len(idx)
-            tot_correct += (logits.argmax(1) == y).sum()
+            tot_correct += (logits.argmax(1) == _dominant(targets)).sum()
         correct = int(tot_correct)  # the epoch's one synchronisation
         if not bool(finite):  # a non-finite loss this epoch: stop, the weights are spoilt
             result.diverged = True
@@ -467,7 +473,7 @@ def train_classifiers_grouped(
             opt.step()
             sched.step()
             tot_loss += torch.where(alive, losses.detach().double(), 0.0) * idx[0].numel()
-            tot_correct += (logits.argmax(2) == ys).sum(1)
+            tot_correct += (logits.argmax(2) == torch.stack([_dominant(t) for t in targets])).sum(1)
         finite_host = finite.tolist()  # the epoch's one synchronisation
         correct = tot_correct.tolist()
         loss_host = tot_loss.tolist()

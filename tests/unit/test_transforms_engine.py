@@ -124,8 +124,17 @@ def test_collapse_reasons():
 
 
 def _seq_and_grouped(cfg, seeds, x_of_seed, labels, **kw):
-    """Train one ConvNet3D per seed one by one, and the same models grouped."""
+    """Train one ConvNet3D per seed one by one, and the same models grouped (``mix``: a
+    kind of :func:`mix_clips` applied to each model's batches, from its own generator)."""
     from tsgd.engine import train_classifiers_grouped
+
+    kind = kw.pop("mix", None)
+
+    def mix_of_seed(seed):
+        if kind is None:
+            return None
+        g = torch.Generator().manual_seed(100 + seed)
+        return lambda xb, yb: mix_clips(xb, yb, 2, kind, g)
 
     def make(seed):
         torch.manual_seed(seed)
@@ -139,6 +148,7 @@ def _seq_and_grouped(cfg, seeds, x_of_seed, labels, **kw):
             lambda idx, s=s: x_of_seed(s)[idx],
             cfg,
             generator=torch.Generator().manual_seed(s),
+            mix=mix_of_seed(s),
             progress=False,
         )
         for m, s in zip(seq, seeds, strict=True)
@@ -150,20 +160,23 @@ def _seq_and_grouped(cfg, seeds, x_of_seed, labels, **kw):
         [lambda idx, s=s: x_of_seed(s)[idx] for s in seeds],
         cfg,
         generators=[torch.Generator().manual_seed(s) for s in seeds],
+        mixes=None if kind is None else [mix_of_seed(s) for s in seeds],
         progress=False,
         **{k: v for k, v in kw.items() if k != "norm"},
     )
     return seq, seq_res, grouped, grp_res
 
 
-@pytest.mark.parametrize("opt", ["adamw", "sgd"])
-def test_grouped_training_equals_training_one_by_one(opt):
+@pytest.mark.parametrize(("opt", "mix"), [("adamw", None), ("sgd", None), ("adamw", "cutmix")])
+def test_grouped_training_equals_training_one_by_one(opt, mix):
     clips, labels = _toy_task()
     x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
     cfg = OptimConfig(4, 6, 0.01, opt, weight_decay=5e-4, schedule="cosine")
     # (no InstanceNorm here: it gives the conv biases an exactly-zero gradient, which Adam
     # turns into steps of float noise that differ between any two convolution kernels)
-    seq, seq_res, grouped, grp_res = _seq_and_grouped(cfg, [0, 1, 2], lambda s: x + 0.1 * s, labels)
+    seq, seq_res, grouped, grp_res = _seq_and_grouped(
+        cfg, [0, 1, 2], lambda s: x + 0.1 * s, labels, mix=mix
+    )
     for a, b, ra, rb in zip(seq, grouped, seq_res, grp_res, strict=True):
         for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.allclose(pa, pb, atol=1e-4, rtol=1e-3), name
@@ -392,27 +405,38 @@ def test_mixup_blends_two_clips_with_matching_targets_and_none_is_identity():
         mix_clips(x, labels, 5, "blend", g)
 
 
-def test_training_with_a_mix_feeds_mixed_targets_to_the_loss_and_counts_accuracy_on_labels():
+def test_training_with_a_mix_feeds_its_targets_to_the_loss_and_scores_accuracy_on_them():
+    import torch.nn.functional as F
+
     from tsgd.engine import hard_loss
 
+    torch.manual_seed(0)
     clips, labels = _toy_task()
     x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
-    g = torch.Generator().manual_seed(0)
     seen = []
 
     def loss(logits, targets, xb):
         seen.append(targets)
         return hard_loss(logits, targets, xb)
 
+    # a "mix" that keeps the clips and names the other class: the loss must follow the
+    # targets (the model learns the swapped labels) and so must the training accuracy
+    def swap(xb, yb):
+        return xb, F.one_hot(1 - yb, 2).float()
+
+    net = ConvNet3D(2, widths=(8, 8, 8), dropout=0.0)
     res = train_classifier(
-        ConvNet3D(2, widths=(4, 4, 4)),
+        net,
         labels,
         lambda idx: x[idx],
-        OptimConfig(2, 8, 0.01, "adamw"),
-        generator=g,
+        OptimConfig(40, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant"),
+        generator=torch.Generator().manual_seed(0),
         loss_fn=loss,
-        mix=lambda xb, yb: mix_clips(xb, yb, 2, "cutmix", g),
+        mix=swap,
         progress=False,
     )
     assert all(t.dtype == torch.float32 and t.shape[1] == 2 for t in seen)
-    assert not res.diverged and 0.0 <= res.history[-1]["acc"] <= 1.0
+    assert not res.diverged and res.history[-1]["acc"] == 1.0
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x).argmax(1), 1 - labels)
