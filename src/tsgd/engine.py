@@ -362,10 +362,10 @@ def train_classifiers_grouped(
     are stacked and run as one batched (``torch.func.vmap``) forward and backward per step.
 
     Each model ``s`` sees exactly what :func:`train_classifier` would give it with
-    ``batch_fns[s]`` and ``generators[s]``: its own shuffling, batches, augmentation and
-    dropout draws, ``mixes[s]`` (if given), and its own optimiser state (SGD, AdamW and the schedules are
-    element-wise, so one optimiser over the stacked weights updates each slice as a
-    separate optimiser would). On a GPU this fills the device that one small model on a
+    ``batch_fns[s]``, ``generators[s]`` and ``mixes[s]`` (if given): its own shuffling,
+    batches, augmentation, mixing and dropout draws, and its own optimiser state (SGD, AdamW
+    and the schedules are element-wise, so one optimiser over the stacked weights updates
+    each slice as a separate optimiser would). On a GPU this fills the device that one small model on a
     few clips leaves idle. Weights are copied back into ``models`` at the end.
 
     A model whose loss turns non-finite is marked ``diverged`` (its weights are spoilt, as
