@@ -72,10 +72,9 @@ def _toy_task():
     return clips, labels
 
 
-def test_training_learns_motion_and_evaluation_scores_it():
-    torch.manual_seed(0)
-    clips, labels = _toy_task()
-    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+def _fit_toy(x, labels, **kw):
+    """A small ConvNet3D trained 40 epochs on the toy task's clips ``x`` (long enough to fit
+    them); ``kw`` goes to :func:`train_classifier`."""
     net = ConvNet3D(2, widths=(8, 8, 8), dropout=0.0)
     res = train_classifier(
         net,
@@ -84,7 +83,16 @@ def test_training_learns_motion_and_evaluation_scores_it():
         OptimConfig(40, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant"),
         generator=torch.Generator().manual_seed(0),
         progress=False,
+        **kw,
     )
+    return net, res
+
+
+def test_training_learns_motion_and_evaluation_scores_it():
+    torch.manual_seed(0)
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+    net, res = _fit_toy(x, labels)
     assert not res.diverged and res.history[-1]["acc"] == 1.0
     ev = evaluate_clips(
         net,
@@ -424,17 +432,7 @@ def test_training_with_a_mix_feeds_its_targets_to_the_loss_and_scores_accuracy_o
     def swap(xb, yb):
         return xb, F.one_hot(1 - yb, 2).float()
 
-    net = ConvNet3D(2, widths=(8, 8, 8), dropout=0.0)
-    res = train_classifier(
-        net,
-        labels,
-        lambda idx: x[idx],
-        OptimConfig(40, 8, 0.01, "adamw", weight_decay=0.0, schedule="constant"),
-        generator=torch.Generator().manual_seed(0),
-        loss_fn=loss,
-        mix=swap,
-        progress=False,
-    )
+    net, res = _fit_toy(x, labels, loss_fn=loss, mix=swap)
     assert all(t.dtype == torch.float32 and t.shape[1] == 2 for t in seen)
     assert not res.diverged and res.history[-1]["acc"] == 1.0
     net.eval()
