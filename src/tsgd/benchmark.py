@@ -306,10 +306,9 @@ def load_bench_config(
             raise BenchError(f"bench.evals.{name}: unknown keys {sorted(bad)}")
         if ev.get("labels", "hard") not in ("hard", "soft"):
             raise BenchError(f"bench.evals.{name}.labels must be hard or soft")
-        if ev.get("mix", "none") not in MIX_NAMES and ev.get("mix", "none") != "none":
-            raise BenchError(
-                f"bench.evals.{name}.mix must be none, {' or '.join(MIX_NAMES)}, not {ev['mix']!r}"
-            )
+        # the evaluate overrides are params like any other: the schema checks their values
+        over = {"evaluate": {k: v for k, v in ev.items() if k != "labels"}}
+        validate_params(deep_merge(merged, over), schema_path, source=f"bench.evals.{name}")
     full = dict(b.pop("full", None) or {})
     if set(full) - EVAL_KEYS:
         raise BenchError(f"bench.full: unknown keys {sorted(set(full) - EVAL_KEYS)}")

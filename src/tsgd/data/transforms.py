@@ -132,6 +132,12 @@ def saliency_centers(
 MIXES = ("none", "cutmix", "mixup")
 
 
+def check_mix(kind: str) -> None:
+    """Refuse a ``kind`` of :func:`mix_clips` that is not one of :data:`MIXES`."""
+    if kind not in MIXES:
+        raise ValueError(f"unknown mix {kind!r}; expected one of {', '.join(MIXES)}")
+
+
 def mix_clips(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -156,8 +162,7 @@ def mix_clips(
         ``[B, num_classes]`` probabilities lam one-hot(y) + (1 - lam) one-hot(partner's y),
         lam being the share of pixels (cutmix) or the blend weight (mixup) of the clip's own.
     """
-    if kind not in MIXES:
-        raise ValueError(f"unknown mix {kind!r}; expected one of {', '.join(MIXES)}")
+    check_mix(kind)
     if kind == "none":
         return x, labels
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
@@ -173,7 +178,7 @@ def mix_clips(
         y0, y1 = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
         x0, x1 = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
         mixed = x.clone()
-        mixed[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+        mixed[..., y0:y1, x0:x1] = x[..., y0:y1, x0:x1][perm]  # only the box is gathered
         lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)  # the share the clip kept
     one_hot = F.one_hot(labels, num_classes).to(x.dtype)
     return mixed, lam * one_hot + (1.0 - lam) * one_hot[perm]

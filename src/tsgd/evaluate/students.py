@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from tsgd.data.transforms import (
-    MIXES,
     center_crop,
+    check_mix,
     gather_windows,
     mix_clips,
     random_resized_crop_flip,
@@ -237,8 +237,7 @@ def train_students(
     stats = load_stats(cache_dir)
     test = load_split(cache_dir, eval_split)
     k = len(test.classes)
-    if mix not in MIXES:
-        raise ValueError(f"unknown mix {mix!r}; expected one of {', '.join(MIXES)}")
+    check_mix(mix)  # before any model is built
     nets, gens, batches = [], [], []
     for seed, source in zip(seeds, sources, strict=True):
         torch.manual_seed(seed)
