@@ -110,6 +110,34 @@ def test_training_learns_motion_and_evaluation_scores_it():
     assert sum(map(sum, ev["confusion"])) == 2 * 16
 
 
+def test_a_set_smaller_than_the_batch_trains_alike_at_any_larger_batch():
+    # why select-batch5-cpu.md's random IPC-5 subsets (45 clips) score the same at batch 64
+    # and 256: one step an epoch over the whole shuffled set either way; a smaller batch
+    # takes more steps and ends elsewhere
+    clips, labels = _toy_task()
+    x = to_float_clips(clips, [0.2] * 3, [0.3] * 3)
+
+    def fit(batch):
+        torch.manual_seed(0)
+        net = ConvNet3D(2, widths=(8, 8, 8), dropout=0.0)
+        res = train_classifier(
+            net,
+            labels,
+            lambda idx: x[idx],
+            OptimConfig(3, batch, 0.01, "adamw", weight_decay=0.0, schedule="cosine"),
+            generator=torch.Generator().manual_seed(0),
+            progress=False,
+        )
+        return net.state_dict(), res.history
+
+    whole, h_whole = fit(len(labels))
+    larger, h_larger = fit(4 * len(labels))
+    half, _ = fit(len(labels) // 2)
+    assert h_whole == h_larger
+    assert all(torch.equal(whole[k], larger[k]) for k in whole)
+    assert not all(torch.equal(whole[k], half[k]) for k in whole)
+
+
 def test_divergence_is_detected():
     clips, labels = _toy_task()
     x = to_float_clips(clips, [0.2] * 3, [0.3] * 3) * 1e30
