@@ -50,7 +50,7 @@ from typing import Any
 
 import yaml
 
-from tsgd.config import validate_params
+from tsgd.config import student_batch_size, validate_params
 from tsgd.evaluate.aggregate import mean_std
 from tsgd.io.atomic import read_json, write_json, write_text_atomic
 
@@ -544,6 +544,8 @@ def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, A
     kw = {k: ev[k] for k in EVAL_KEYS - {"labels"} if k in ev}
     kw["labels"] = "hard"
     kw.update(over)
+    if "batch_size" not in over:  # an evaluation naming its batch keeps it
+        kw["batch_size"] = student_batch_size(ev, kw["labels"])
     return kw
 
 

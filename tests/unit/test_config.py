@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from tsgd.config import ParamsError, load_params, validate_params
+from tsgd.config import ParamsError, load_params, student_batch_size, validate_params
 
 
 def base(repo_root):
@@ -38,6 +38,7 @@ def test_defaults_are_filled(schema_path):
         ("saliency", "beta", 0.5, "saliency.beta: unknown key"),
         ("preprocess", "resize", [36], "preprocess.resize"),
         ("benchmark", "methods", ["tsgd", "magic"], "benchmark.methods[1]"),
+        ("evaluate", "soft_batch_size", 0, "evaluate.soft_batch_size: 0 is less than"),
     ],
 )
 def test_schema_errors_name_the_key(repo_root, schema_path, section, key, value, message):
@@ -102,3 +103,14 @@ def test_explicit_settings_override_presets_and_must_fit(repo_root, schema_path)
         validate_params(p, schema_path)
     assert "clip.crop (112) is larger than preprocess.resize [80, 96]" in str(err.value)
     assert "clip.frames (16) exceeds preprocess.frames (8)" in str(err.value)
+
+
+def test_soft_labels_train_at_their_own_batch(schema_path):
+    ev = validate_params({}, schema_path)["evaluate"]
+    assert (ev["batch_size"], ev["soft_batch_size"]) == (256, 64)  # chosen on the val groups
+    assert student_batch_size(ev, "hard") == 256
+    assert student_batch_size(ev, "soft") == 64
+    # null: soft labels share the hard-label batch
+    assert student_batch_size({**ev, "soft_batch_size": None}, "soft") == 256
+    with pytest.raises(ValueError, match="hard or soft"):
+        student_batch_size(ev, "mixed")

@@ -18,6 +18,7 @@ from tsgd.benchmark import (
     Figure,
     Run,
     Steps,
+    _eval_kwargs,
     cells,
     data_fingerprint,
     deep_merge,
@@ -130,6 +131,17 @@ def test_page_has_the_tables_figures_and_costs(bench_run):
     hard = page.split("## hard")[1].split("## soft")[0]
     for name in ("random", "herding", "dm", "tsgd", "tsgd_off"):
         assert f"| {name} | " in hard
+    # soft labels train at evaluate.soft_batch_size, hard ones at evaluate.batch_size
+    assert ", batch 256," in hard
+    assert ", batch 64," in page.split("## soft")[1].split("## ")[0]
+
+
+def test_an_evaluation_naming_its_batch_keeps_it():
+    params = {"evaluate": {"batch_size": 256, "soft_batch_size": 64, "lr": 0.001}}
+    assert _eval_kwargs(params, {"labels": "soft"})["batch_size"] == 64
+    assert _eval_kwargs(params, {"labels": "hard"})["batch_size"] == 256
+    assert _eval_kwargs(params, {"labels": "soft", "batch_size": 256})["batch_size"] == 256
+    assert "soft_batch_size" not in _eval_kwargs(params, {"labels": "soft"})
 
 
 def test_a_second_run_reuses_every_step(bench_run, repo_root):

@@ -141,6 +141,26 @@ def test_changing_a_distill_param_reruns_only_distill_and_evaluate(tiny_run):
     }
 
 
+def test_the_soft_label_batch_reruns_only_the_soft_label_students(tiny_run):
+    soft = json.loads(
+        (
+            tiny_run / "results/evaluate/synthetic/tsgd/ipc1/convnet3d/soft/seed0/metrics.json"
+        ).read_text()
+    )
+    hard = json.loads(
+        (
+            tiny_run / "results/evaluate/synthetic/tsgd/ipc1/convnet3d/hard/seed0/metrics.json"
+        ).read_text()
+    )
+    assert soft["batch_size"] == 64 and hard["batch_size"] == 256
+    changed = merged(tiny_run / "params.yaml", {"evaluate": {"soft_batch_size": 32}})
+    (tiny_run / "soft_batch.yaml").write_text(yaml.safe_dump(changed))
+    dry = snakemake(tiny_run, "-n", "--configfile", "soft_batch.yaml")
+    assert dry.returncode == 0, dry.stderr
+    # tsgd and random, 2 seeds, soft labels only; the full set keeps its own batch
+    assert planned_rules(dry.stdout) == {"all": 1, "evaluate": 4, "summary": 1, "report": 1}
+
+
 def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
     bad = merged(tiny_run / "params.yaml", {"teacher": {"epochs": "many"}})
     (tiny_run / "bad.yaml").write_text(yaml.safe_dump(bad))

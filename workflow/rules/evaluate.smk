@@ -17,7 +17,13 @@ rule evaluate:
     resources:
         gpu=1,
     params:
-        **config["evaluate"],
+        **{
+            k: v
+            for k, v in config["evaluate"].items()
+            if k not in ("batch_size", "soft_batch_size")
+        },
+        # a hard-label job's params do not change with soft_batch_size (no rerun)
+        batch_size=lambda w: student_batch_size(config["evaluate"], w.labels),
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],
@@ -44,7 +50,7 @@ rule evaluate_full:
         **{
             k: v
             for k, v in config["evaluate"].items()
-            if k not in ("epochs", "batch_size")
+            if k not in ("epochs", "batch_size", "soft_batch_size")
         },
         frames=CLIP["frames"],
         crop=CLIP["crop"],

@@ -359,6 +359,7 @@ def train_students(
                 "augment": augment,
                 "tsgfa": tsgfa,
                 "mix": mix,
+                "batch_size": batch_size,
                 "test_top1": scores["top1"],
                 "test_top1_per_pass": scores["top1_per_pass"],
                 "per_class": dict(zip(test.classes, scores["per_class"], strict=True)),
