@@ -50,7 +50,7 @@ from typing import Any
 
 import yaml
 
-from tsgd.config import student_batch_size, validate_params
+from tsgd.config import validate_params
 from tsgd.evaluate.aggregate import mean_std
 from tsgd.io.atomic import read_json, write_json, write_text_atomic
 
@@ -70,6 +70,7 @@ EVAL_KEYS = {
     "dropout",
     "epochs",
     "batch_size",
+    "soft_batch_size",
     "lr",
     "optimizer",
     "momentum",
@@ -99,7 +100,7 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_scale": 1.0,
         "salient_from_ipc": 5,
     },
-    "evaluate": {"precision": "fp32", "hard_weight": 0.0, "mix": "none"},
+    "evaluate": {"precision": "fp32", "hard_weight": 0.0, "mix": "none", "soft_batch_size": None},
 }
 
 
@@ -544,8 +545,8 @@ def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, A
     kw = {k: ev[k] for k in EVAL_KEYS - {"labels"} if k in ev}
     kw["labels"] = "hard"
     kw.update(over)
-    if "batch_size" not in over:  # an evaluation naming its batch keeps it
-        kw["batch_size"] = student_batch_size(ev, kw["labels"])
+    if kw["labels"] != "soft" or ("batch_size" in over and "soft_batch_size" not in over):
+        kw["soft_batch_size"] = None  # hard labels, or an evaluation naming its batch
     return kw
 
 
@@ -1213,7 +1214,13 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         lines += [f"## {ev}: {kw['labels']} labels" + (", TSGFA" if kw.get("tsgfa") else ""), ""]
         lines.append(
             f"Student training: {kw['optimizer']} lr {kw['lr']}, {kw['epochs']} epochs, batch "
-            f"{kw['batch_size']}, {kw['schedule']} schedule, augmentation "
+            f"{kw['batch_size']}"
+            + (
+                f" ({kw['soft_batch_size']} for sets over {kw['batch_size']} clips)"
+                if kw.get("soft_batch_size")
+                else ""
+            )
+            + f", {kw['schedule']} schedule, augmentation "
             f"{'on' if kw['augment'] else 'off'} (scale ≥ {kw['aug_scale_min']}, flip "
             f"{kw['flip']}, TSGFA {kw['tsgfa']})"
             + (f", temperature {kw['temperature']}" if kw["labels"] == "soft" else "")

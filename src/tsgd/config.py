@@ -134,12 +134,3 @@ def load_params(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ParamsError(f"{p}: top level must be a mapping, got {type(raw).__name__}")
     return validate_params(raw, schema_path, source=str(p))
-
-
-def student_batch_size(evaluate: Mapping[str, Any], labels: str) -> int:
-    """The student's batch for ``labels`` under params.yaml's ``evaluate`` section:
-    ``soft_batch_size`` for soft labels when it is set, else ``batch_size``."""
-    if labels not in ("hard", "soft"):
-        raise ValueError(f"labels must be hard or soft, got {labels!r}")
-    soft = evaluate.get("soft_batch_size")
-    return int(soft if labels == "soft" and soft is not None else evaluate["batch_size"])

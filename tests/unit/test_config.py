@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from tsgd.config import ParamsError, load_params, student_batch_size, validate_params
+from tsgd.config import ParamsError, load_params, validate_params
 
 
 def base(repo_root):
@@ -105,12 +105,12 @@ def test_explicit_settings_override_presets_and_must_fit(repo_root, schema_path)
     assert "clip.frames (16) exceeds preprocess.frames (8)" in str(err.value)
 
 
-def test_soft_labels_train_at_their_own_batch(schema_path):
+def test_soft_labels_have_their_own_batch(schema_path):
     ev = validate_params({}, schema_path)["evaluate"]
     assert (ev["batch_size"], ev["soft_batch_size"]) == (256, 64)  # chosen on the val groups
-    assert student_batch_size(ev, "hard") == 256
-    assert student_batch_size(ev, "soft") == 64
-    # null: soft labels share the hard-label batch
-    assert student_batch_size({**ev, "soft_batch_size": None}, "soft") == 256
-    with pytest.raises(ValueError, match="hard or soft"):
-        student_batch_size(ev, "mixed")
+    assert (
+        validate_params({"evaluate": {"soft_batch_size": None}}, schema_path)["evaluate"][
+            "soft_batch_size"
+        ]
+        is None
+    )

@@ -174,3 +174,42 @@ def test_sets_made_for_other_clips_are_refused_before_use(published, tmp_path):
         evaluate_set(made, cache, frames=4, crop=12, **kw)
     with pytest.raises(ValueError, match="frames: file has 4, expected 6"):
         evaluate_set(made, cache, frames=6, crop=16, **kw)
+
+
+def test_soft_label_students_of_sets_past_one_batch_train_at_the_soft_batch(published, tmp_path):
+    """evaluate.soft_batch_size: a soft-label student whose set does not fit in one batch
+    trains at the soft batch; a set that fits trains full-batch, and hard labels never
+    see it."""
+    from tsgd.distill.sets import make_random_set
+    from tsgd.evaluate.students import evaluate_set, student_batch_size
+
+    cache, weights, _ = published
+    made = tmp_path / "set" / "synthetic.safetensors"
+    make_random_set(cache, made, ipc=3, frames=4, crop=16, seed=0)  # 2 classes: 6 clips
+    kw = dict(
+        student="convnet3d",
+        seed=0,
+        frames=4,
+        crop=16,
+        widths=[4, 8, 8],
+        dropout=0.0,
+        epochs=1,
+        lr=0.01,
+        optimizer="adamw",
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="constant",
+        test_passes=1,
+        teacher_path=weights,
+        soft_batch_size=2,
+        device="cpu",
+    )
+    soft = evaluate_set(made, cache, labels="soft", batch_size=4, **kw)
+    hard = evaluate_set(made, cache, labels="hard", batch_size=4, **kw)
+    fits = evaluate_set(made, cache, labels="soft", batch_size=8, **kw)
+    assert (soft["batch_size"], hard["batch_size"], fits["batch_size"]) == (2, 4, 6)
+    assert student_batch_size(256, 64, "soft", 360) == 64
+    assert student_batch_size(256, 64, "soft", 72) == 256  # fits: full batch
+    assert student_batch_size(256, None, "soft", 360) == 256
+    with pytest.raises(ValueError, match="batch sizes"):
+        student_batch_size(256, 0, "soft", 360)

@@ -1,7 +1,7 @@
 # Shared helpers: params validation, result paths, tracking start-up.
 from pathlib import Path
 
-from tsgd.config import student_batch_size, validate_params
+from tsgd.config import validate_params
 
 config.update(
     validate_params(

@@ -17,13 +17,11 @@ rule evaluate:
     resources:
         gpu=1,
     params:
-        **{
-            k: v
-            for k, v in config["evaluate"].items()
-            if k not in ("batch_size", "soft_batch_size")
-        },
-        # a hard-label job's params do not change with soft_batch_size (no rerun)
-        batch_size=lambda w: student_batch_size(config["evaluate"], w.labels),
+        **{k: v for k, v in config["evaluate"].items() if k != "soft_batch_size"},
+        # hard-label jobs do not see soft_batch_size (a change of it reruns soft ones only)
+        soft_batch_size=lambda w: config["evaluate"]["soft_batch_size"]
+        if w.labels == "soft"
+        else None,
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],

@@ -48,6 +48,21 @@ from tsgd.tracking import Tracker
 GROUP_MAX_BATCH = 32
 
 
+def student_batch_size(
+    batch_size: int, soft_batch_size: int | None, labels: str, clips: int
+) -> int:
+    """The training batch for a set of ``clips`` clips (a step takes at most that many). A set that fits in one batch of
+    ``batch_size`` trains full-batch under either label; a larger one trains at
+    ``soft_batch_size`` under soft labels when that is set (on UCF-9's val groups batch 64
+    lifted soft-label students of 360-clip sets and cost those of 72-clip sets when it split
+    them: README "The soft-label student's batch"), else at ``batch_size``."""
+    if batch_size < 1 or (soft_batch_size is not None and soft_batch_size < 1):
+        raise ValueError(f"batch sizes must be >= 1, got {batch_size}, {soft_batch_size}")
+    if labels == "soft" and soft_batch_size is not None and clips > batch_size:
+        return soft_batch_size
+    return batch_size
+
+
 def collapse_reason(diverged: bool, train_acc: float, test_top1: float, classes: int) -> str:
     """Why a student run counts as collapsed ('' if it did not): a non-finite loss, or
     training and test accuracy both stuck near chance (1/classes)."""
@@ -193,6 +208,7 @@ def train_students(
     weight_decay: float,
     schedule: str,
     set_infos: list[dict[str, Any]],
+    soft_batch_size: int | None = None,
     windows: bool = False,
     labels: str = "hard",
     temperature: float = 4.0,
@@ -221,6 +237,8 @@ def train_students(
     H, W]`` drawing fresh windows. ``labels``: ``hard`` (cross-entropy) or ``soft`` (KL to
     the teacher's logits on the same augmented batch, temperature ``temperature``; with
     ``hard_weight`` w > 0 the loss is ``(1 - w) KL + w CE``: see :func:`tsgd.engine.soft_loss`).
+    ``soft_batch_size``: the batch of soft-label students whose set does not fit in one
+    ``batch_size`` batch (:func:`student_batch_size`).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
     ``mix``: ``none``, ``cutmix`` or ``mixup`` on every augmented batch (each run's own
     generator; :func:`tsgd.data.transforms.mix_clips`): hard labels train on the mixed
@@ -271,17 +289,18 @@ def train_students(
         if tracker is not None and (epoch % 10 == 0 or epoch == epochs - 1):
             tracker.log_metrics({"train_loss": s["loss"], "train_acc": s["acc"]}, step=epoch)
 
+    ys = [y.to(dev) for y in set_labels]
+    batch_size = student_batch_size(batch_size, soft_batch_size, labels, len(ys[0]))
+    step_batch = min(batch_size, len(ys[0]))
     cfg = OptimConfig(
         epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, precision
     )
-    ys = [y.to(dev) for y in set_labels]
     mixes = (
         None
         if mix == "none"
         else [functools.partial(mix_clips, num_classes=k, kind=mix, generator=g) for g in gens]
     )
     same_labels = all(torch.equal(ys[0], y) for y in ys)
-    step_batch = min(batch_size, len(ys[0]))
     group_max_batch = GROUP_MAX_BATCH if group_max_batch is None else group_max_batch
     if (
         grouped
@@ -359,7 +378,7 @@ def train_students(
                 "augment": augment,
                 "tsgfa": tsgfa,
                 "mix": mix,
-                "batch_size": batch_size,
+                "batch_size": step_batch,
                 "test_top1": scores["top1"],
                 "test_top1_per_pass": scores["top1_per_pass"],
                 "per_class": dict(zip(test.classes, scores["per_class"], strict=True)),
