@@ -147,6 +147,24 @@ def test_params_need_the_checksum(repo_root, schema_path):
     assert validate_params(p, schema_path)["teacher"]["pretrained"].startswith("https://")
 
 
+def _student_kw(**over):
+    """A tiny student's training settings for evaluate_set."""
+    return dict(
+        student="convnet3d",
+        seed=0,
+        widths=[4, 8, 8],
+        dropout=0.0,
+        epochs=1,
+        lr=0.01,
+        optimizer="adamw",
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="constant",
+        device="cpu",
+        **over,
+    )
+
+
 def test_sets_made_for_other_clips_are_refused_before_use(published, tmp_path):
     """Safe loading in the phases: a set for another resolution or frame count is refused,
     naming what differs, before any training."""
@@ -156,20 +174,7 @@ def test_sets_made_for_other_clips_are_refused_before_use(published, tmp_path):
     cache, _, _ = published
     made = tmp_path / "set" / "synthetic.safetensors"
     make_random_set(cache, made, ipc=1, frames=4, crop=16, seed=0)
-    kw = dict(
-        student="convnet3d",
-        seed=0,
-        widths=[4, 8, 8],
-        dropout=0.0,
-        epochs=1,
-        batch_size=4,
-        lr=0.01,
-        optimizer="adamw",
-        momentum=0.9,
-        weight_decay=0.0,
-        schedule="constant",
-        device="cpu",
-    )
+    kw = _student_kw(batch_size=4)
     with pytest.raises(ValueError, match="crop: file has 16, expected 12"):
         evaluate_set(made, cache, frames=4, crop=12, **kw)
     with pytest.raises(ValueError, match="frames: file has 4, expected 6"):
@@ -186,24 +191,7 @@ def test_soft_label_students_of_sets_past_one_batch_train_at_the_soft_batch(publ
     cache, weights, _ = published
     made = tmp_path / "set" / "synthetic.safetensors"
     make_random_set(cache, made, ipc=3, frames=4, crop=16, seed=0)  # 2 classes: 6 clips
-    kw = dict(
-        student="convnet3d",
-        seed=0,
-        frames=4,
-        crop=16,
-        widths=[4, 8, 8],
-        dropout=0.0,
-        epochs=1,
-        lr=0.01,
-        optimizer="adamw",
-        momentum=0.9,
-        weight_decay=0.0,
-        schedule="constant",
-        test_passes=1,
-        teacher_path=weights,
-        soft_batch_size=2,
-        device="cpu",
-    )
+    kw = _student_kw(frames=4, crop=16, test_passes=1, teacher_path=weights, soft_batch_size=2)
     soft = evaluate_set(made, cache, labels="soft", batch_size=4, **kw)
     hard = evaluate_set(made, cache, labels="hard", batch_size=4, **kw)
     fits = evaluate_set(made, cache, labels="soft", batch_size=8, **kw)
