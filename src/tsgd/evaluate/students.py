@@ -51,11 +51,12 @@ GROUP_MAX_BATCH = 32
 def student_batch_size(
     batch_size: int, soft_batch_size: int | None, labels: str, clips: int
 ) -> int:
-    """The training batch for a set of ``clips`` clips (a step takes at most that many). A set that fits in one batch of
-    ``batch_size`` trains full-batch under either label; a larger one trains at
-    ``soft_batch_size`` under soft labels when that is set (on UCF-9's val groups batch 64
-    lifted soft-label students of 360-clip sets and cost those of 72-clip sets when it split
-    them: README "The soft-label student's batch"), else at ``batch_size``."""
+    """The training batch for a set of ``clips`` clips (a step takes at most that many).
+    A set that fits in one batch of ``batch_size`` trains full-batch under either label; a
+    larger one trains at ``soft_batch_size`` under soft labels when that is set (on UCF-9's
+    val groups batch 64 lifted soft-label students of 360-clip sets and cost those of
+    72-clip sets when it split them: README "The soft-label student's batch"), else at
+    ``batch_size``."""
     if batch_size < 1 or (soft_batch_size is not None and soft_batch_size < 1):
         raise ValueError(f"batch sizes must be >= 1, got {batch_size}, {soft_batch_size}")
     if labels == "soft" and soft_batch_size is not None and clips > batch_size:
