@@ -19,9 +19,9 @@ rule evaluate:
     params:
         **{k: v for k, v in config["evaluate"].items() if k != "soft_batch_size"},
         # hard-label jobs do not see soft_batch_size (a change of it reruns soft ones only)
-        soft_batch_size=lambda w: config["evaluate"]["soft_batch_size"]
-        if w.labels == "soft"
-        else None,
+        soft_batch_size=lambda w: (
+            config["evaluate"]["soft_batch_size"] if w.labels == "soft" else None
+        ),
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],
