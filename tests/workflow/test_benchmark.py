@@ -132,7 +132,7 @@ def test_page_has_the_tables_figures_and_costs(bench_run):
     for name in ("random", "herding", "dm", "tsgd", "tsgd_off"):
         assert f"| {name} | " in hard
     # soft-label students of sets past one batch train at evaluate.soft_batch_size
-    assert ", batch 256," in hard and "soft-label" not in hard
+    assert ", batch 256," in hard and "for sets over" not in hard
     assert ", batch 256 (64 for sets over 256 clips)," in page.split("## soft")[1]
 
 
