@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,18 @@ def test_default_dag_dry_run(repo_root, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "distill_tsgd" in res.stdout and "random_subset" in res.stdout
+
+
+def test_rules_are_snakefmt_formatted(repo_root):
+    """The same check CI's `make lint` runs, so the suite fails where CI would."""
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed next to this Python")
+    res = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow/rules"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
