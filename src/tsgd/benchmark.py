@@ -25,7 +25,10 @@ The configuration (YAML) has two sections:
     together as one batched model: pays on a GPU, where one small student leaves it idle),
     ``folds`` (cross-validation by group: a list of group lists; each fold holds its groups
     out as the test split, trains the teacher and draws every set from the other groups,
-    and scores every student on them; a cell then holds folds x seeds runs), ``compare``
+    and scores every student on them; a cell then holds folds x seeds runs),
+    ``teacher_per_seed`` (each seed trains its own teacher, seeded ``teacher.seed + seed``, and
+    draws its sets and soft labels from it: a cell's spread then includes the teacher's, which
+    a set chosen by a fixed teacher otherwise hides), ``compare``
     (more figure rows: a list of ``{tsgd, baselines, soft_baselines, tsgf_off}``, e.g. a
     variant against its own random bar), ``notes`` (Markdown lines written under the page's
     header: how the settings were chosen, on which groups).
@@ -201,6 +204,7 @@ class BenchConfig:
     title: str = "TSGD benchmark"
     group_seeds: bool = False
     folds: list[list[str]] = field(default_factory=list)
+    teacher_per_seed: bool = False
     compare: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -250,6 +254,14 @@ class BenchConfig:
         if fold is None:
             return self.params
         return deep_merge(self.params, {"dataset": {"test_groups": list(self.folds[fold])}})
+
+    def teacher_params(self, seed: int | None) -> dict[str, Any]:
+        """The teacher's params for one run seed: with ``teacher_per_seed`` its seed is
+        ``teacher.seed + seed`` (seed 0 keeps the shared teacher's folder), else as given."""
+        t = dict(self.params["teacher"])
+        if self.teacher_per_seed and seed is not None:
+            t["seed"] = int(t["seed"]) + seed
+        return t
 
     def method_params(self, method: Method) -> dict[str, Any]:
         """The params this method's set is made with (its overrides merged in)."""
@@ -333,6 +345,7 @@ def load_bench_config(
         title=str(b.pop("title", "TSGD benchmark")),
         group_seeds=bool(b.pop("group_seeds", False)),
         folds=[[str(g) for g in f] for f in (b.pop("folds", None) or [])],
+        teacher_per_seed=bool(b.pop("teacher_per_seed", False)),
         compare=[dict(c) for c in (b.pop("compare", None) or [])],
         notes=_notes(b.pop("notes", None), path),
     )
@@ -353,6 +366,16 @@ def load_bench_config(
     if cfg.eval_split not in ("test", "val"):
         raise BenchError("bench.eval_split must be test or val")
     _check_folds(cfg)
+    if cfg.teacher_per_seed and cfg.folds:
+        raise BenchError(
+            "bench.teacher_per_seed and bench.folds: choose one (each fold already trains "
+            "its own teacher)"
+        )
+    if cfg.teacher_per_seed and params["teacher"].get("pretrained"):
+        raise BenchError(
+            "bench.teacher_per_seed trains a teacher per seed: it cannot be used with "
+            "teacher.pretrained (one fetched teacher)"
+        )
     from tsgd.models.registry import MODELS
 
     main = {"evals": cfg.main_evals, "methods": cfg.main_methods}
@@ -579,7 +602,9 @@ class Benchmark:
         self.not_run: list[str] = []  # what the time limit left out
         self.runs: list[Run] = []
         self.fold: int | None = None  # the fold being run (None: no folds)
-        self.teachers: dict[int, StepRecord] = {}  # fold -> its teacher's step
+        self.seeds: list[int] = list(cfg.seeds)  # the seeds being run
+        # fold (or, with teacher_per_seed, seed) -> its teacher's step
+        self.teachers: dict[int, StepRecord] = {}
         p = cfg.params
         self.frames, self.crop = p["clip"]["frames"], p["clip"]["crop"]
 
@@ -632,7 +657,8 @@ class Benchmark:
         from tsgd.teacher.fetch import use_pretrained_teacher
         from tsgd.teacher.train import train_teacher
 
-        t = dict(self.cfg.params["teacher"])
+        per_seed = self.cfg.teacher_per_seed
+        t = self.cfg.teacher_params(self.seeds[0] if per_seed else None)
         key = digest({"cache": cache.name, "teacher": t, "clip": self.cfg.params["clip"]})
         folder = self.work / f"teacher-{key}"
         pretrained, sha = t.pop("pretrained"), t.pop("pretrained_sha256")
@@ -664,7 +690,8 @@ class Benchmark:
                 **t,
             )
 
-        self.teachers[self.fold or 0] = self.steps.run("teacher", folder, body)
+        slot = self.seeds[0] if per_seed else (self.fold or 0)
+        self.teachers[slot] = self.steps.run("teacher", folder, body)
         return folder / "teacher.safetensors"
 
     def saliency(self, cache: Path, sal: Mapping[str, Any]) -> Path:
@@ -779,7 +806,7 @@ class Benchmark:
 
     def make_sets(self, cache: Path, teacher: Path, method: Method, ipc: int) -> list[Path]:
         """One set per seed of the benchmark."""
-        return [self.make_set(cache, teacher, method, ipc, s) for s in self.cfg.seeds]
+        return [self.make_set(cache, teacher, method, ipc, s) for s in self.seeds]
 
     # -- students ---------------------------------------------------------------------
     def evaluate(
@@ -901,13 +928,18 @@ class Benchmark:
                     log.info(
                         "fold %d of %d: test groups %s", fold + 1, len(cfg.folds), cfg.folds[fold]
                     )
-                self._run_split(only)
+                # teacher_per_seed: the whole split once per seed, each with its own teacher
+                groups = [[s] for s in cfg.seeds] if cfg.teacher_per_seed else [cfg.seeds]
+                for seeds in groups:
+                    self.seeds = seeds
+                    self._run_split(only)
         except BenchStopped as e:
             self.stopped = str(e)
             if not self.not_run:  # the limit came at a step every cell shares
                 self.not_run.append("every cell (the time limit came before a step they share)")
             log.warning("stopped: %s (the page shows the steps that finished)", e)
         self.fold = None
+        self.seeds = list(cfg.seeds)
 
     def _attempt(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``; with ``keep_going`` a failure is logged, listed and answered with
@@ -943,7 +975,7 @@ class Benchmark:
             for student in students:
                 for ev in evals:
                     what = f"evaluate {method.name} IPC {ipc} {student} {ev}"
-                    args = (cache, teacher, method, sets, ipc, student, ev, cfg.seeds)
+                    args = (cache, teacher, method, sets, ipc, student, ev, self.seeds)
                     self._attempt(what, self.evaluate, *args)
 
         for students, ipcs, evals, names in cfg.matrices():
@@ -1122,14 +1154,17 @@ def _git_commit() -> str:
     return commit + " with uncommitted changes" if commit and dirty else commit
 
 
-def _teacher_line(t: Mapping[str, Any], teachers: Mapping[int, StepRecord], folds: bool) -> str:
+def _teacher_line(
+    t: Mapping[str, Any], teachers: Mapping[int, StepRecord], label: Callable[[int], str] | None
+) -> str:
     """The page's teacher line: its top-1 on the test groups and, where the cache has a
-    validation split, on the val groups (the score a teacher is chosen by)."""
+    validation split, on the val groups (the score a teacher is chosen by); with several
+    teachers (folds, or one per seed) each is named by ``label``."""
 
     def accs(key: str) -> str:
         return ", ".join(
-            f"{100 * float(r.metrics[key]):.1f} %" + (f" (fold {f + 1})" if folds else "")
-            for f, r in sorted(teachers.items())
+            f"{100 * float(r.metrics[key]):.1f} %" + (f" ({label(k)})" if label else "")
+            for k, r in sorted(teachers.items())
             if key in r.metrics
         )
 
@@ -1180,12 +1215,27 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"resized to {p['preprocess']['resize']})."
         )
     if bench.teachers:
-        lines.append(_teacher_line(p["teacher"], bench.teachers, folds=bool(cfg.folds)))
+        base = int(p["teacher"]["seed"])
+        label = (
+            (lambda k: f"fold {k + 1}")
+            if cfg.folds
+            else (lambda k: f"teacher seed {base + k}")
+            if cfg.teacher_per_seed
+            else None
+        )
+        lines.append(_teacher_line(p["teacher"], bench.teachers, label))
     per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
         f"- Seeds {cfg.seeds} ({per_cell} run{'s' if per_cell != 1 else ''} per cell"
         + (f": {len(cfg.folds)} folds x {len(cfg.seeds)} seeds" if cfg.folds else "")
-        + "; set seed = student seed); "
+        + "; set seed = student seed"
+        + (
+            f"; each seed trains its own teacher, teacher seed = {p['teacher']['seed']} + seed, "
+            "and draws its sets and soft labels from it"
+            if cfg.teacher_per_seed
+            else ""
+        )
+        + "); "
         f"this command ran {wall / 60:.1f} min; its steps took "
         f"{sum(r.seconds for r in bench.steps.records) / 60:.1f} min in all when they ran "
         "(steps reused from an earlier run of the same command count with their first time)."
@@ -1269,6 +1319,7 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             "above the bar, and the difference larger than the larger of the two std. "
             "Paired Δ: TSGD minus the bar for each run trained with the same seed"
             + (" on the same fold" if cfg.folds else "")
+            + (" and the same teacher" if cfg.teacher_per_seed else "")
             + ", mean ± std, and how many of them TSGD won.",
             "",
             "| comparison | TSGD | bar | Δ | needed | passed | paired Δ (wins) |",

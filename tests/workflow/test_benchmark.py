@@ -523,6 +523,57 @@ def test_folds_score_every_fold_with_its_own_teacher(tmp_path, repo_root, tiny_d
     assert len(fig.pairs) == 4 and fig.paired_text().endswith("/4)")  # 2 folds x 2 seeds
 
 
+def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, tiny_data):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["params"]["teacher"]["seed"] = 3
+    raw["bench"]["methods"] = {
+        "random": {"kind": "random"},
+        "tsgd": {"kind": "tsgd", "distill": {"iterations": 0}},
+    }
+    raw["bench"].update(
+        baselines=["random"], tsgf_off="", evals={"soft": {"labels": "soft"}}, teacher_per_seed=True
+    )
+    path = tmp_path / "per-seed.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = _load(path, repo_root, str(tiny_data))
+    assert [cfg.teacher_params(s)["seed"] for s in (None, 0, 1)] == [3, 3, 4]
+    b = Benchmark(cfg, tmp_path / "work", "cpu")
+    b.run()
+    # one preprocess and saliency (they do not depend on the teacher), one teacher per seed
+    kinds = [r.kind.split(":")[0] for r in b.steps.records]
+    assert kinds.count("preprocess") == 1 and kinds.count("saliency") == 1
+    assert sorted(b.teachers) == [0, 1] and b.teachers[0].name != b.teachers[1].name
+    assert sorted((r.method, r.fold, r.seed) for r in b.runs) == [
+        (m, 0, s) for m in ("random", "tsgd") for s in (0, 1)
+    ]
+    assert b.seeds == [0, 1]  # restored after the run
+    page = write_page(b, tmp_path / "per-seed.md", command="x", wall=1.0)
+    assert "each seed trains its own teacher, teacher seed = 3 + seed" in page
+    assert "(teacher seed 3)" in page and "(teacher seed 4)" in page
+    assert "with the same seed and the same teacher" in page
+    # seed 0's teacher is the shared teacher of the same params, so a shared-teacher run
+    # reuses seed 0's steps; seed 1's set and soft-label students followed its own teacher
+    shared = Benchmark(dataclasses.replace(cfg, teacher_per_seed=False), tmp_path / "work", "cpu")
+    shared.run()
+    assert shared.teachers[0].name == b.teachers[0].name and shared.teachers[0].reused
+    tsgd = {
+        r.name.split("-")[2]: r.reused for r in shared.steps.records if r.kind == "distill:tsgd"
+    }
+    assert tsgd == {"s0": True, "s1": False}  # folders tsgd-ipc1-s<seed>-<key>
+    evals = [r for r in shared.steps.records if r.kind.startswith("evaluate")]
+    assert sorted(r.reused for r in evals) == [False, False, True, True]
+
+
+def test_teacher_per_seed_refuses_a_fetched_teacher(tmp_path, repo_root):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["params"]["teacher"].update(pretrained="teacher.safetensors", pretrained_sha256="0" * 64)
+    raw["bench"]["teacher_per_seed"] = True
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchError, match="teacher.pretrained"):
+        _load(path, repo_root, str(tmp_path))
+
+
 def test_paired_differences_match_fold_and_seed_and_skip_collapsed():
     runs = [
         Run("a", 1, "s", "hard", 0, 50.0, False, "", 1.0, fold=0),
@@ -545,6 +596,7 @@ def test_paired_differences_match_fold_and_seed_and_skip_collapsed():
         ([["g01"]], {}, "val group"),
         ([["g02"], []], {}, "empty"),
         ([["g02"]], {"eval_split": "val"}, "eval_split"),
+        ([["g02"]], {"teacher_per_seed": True}, "choose one"),
     ],
 )
 def test_bad_folds_fail_before_any_work(tmp_path, repo_root, folds, extra, match):
