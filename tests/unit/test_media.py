@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tsgd.report.media import plot_runs
+from tsgd.report.media import fit_title, plot_runs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -23,6 +23,29 @@ def test_plot_runs_writes_a_png_with_collapsed_and_reference_rows(tmp_path):
     data = out.read_bytes()
     assert data.startswith(PNG) and len(data) > 2000
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically
+
+
+def test_a_long_title_is_wrapped_to_stay_inside_a_one_panel_picture():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    title = (
+        "TSGF on against off at IPC 1 across teacher seeds, UCF-9 g08-g11, 6 seeds "
+        "(CPU, 8 x 56² clips): convnet3d"
+    )
+    assert fit_title("short", 4.2) == "short"
+    wrapped = fit_title(title, 4.2)
+    assert wrapped.replace("\n", " ") == title and wrapped.count("\n") >= 1
+    fig = plt.figure(figsize=(4.2, 2.0), dpi=100)
+    try:
+        text = fig.suptitle(wrapped, fontsize=9)
+        fig.canvas.draw()
+        box = text.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width  # the page title is not cut off
+    finally:
+        plt.close(fig)
 
 
 def test_plot_runs_refuses_an_empty_picture(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,19 @@ def set_preview_gif(
     return write_gif(video_grid(pairs), out_path, fps)
 
 
+def fit_title(title: str, width_in: float) -> str:
+    """``title`` wrapped at word boundaries to lines a figure ``width_in`` inches wide holds
+    at 9 pt (about 15 characters an inch), so a long page title is not cut at the edges."""
+    return textwrap.fill(title, width=max(20, int(width_in * 15)), break_long_words=False)
+
+
 def _save_png(fig: Any, out_path: str | os.PathLike[str], title: str = "") -> Path:
     """Title, lay out and write a matplotlib figure as a PNG atomically, then close it."""
     import matplotlib.pyplot as plt
 
     try:
         if title:
-            fig.suptitle(title, fontsize=9)
+            fig.suptitle(fit_title(title, fig.get_figwidth()), fontsize=9)
         fig.tight_layout()
         write_with(out_path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     finally:
