@@ -371,6 +371,11 @@ def load_bench_config(
             "bench.teacher_per_seed and bench.folds: choose one (each fold already trains "
             "its own teacher)"
         )
+    if cfg.teacher_per_seed and cfg.group_seeds:
+        raise BenchError(
+            "bench.group_seeds trains a cell's seeds together, and bench.teacher_per_seed "
+            "runs each seed apart with its own teacher: set group_seeds to false"
+        )
     if cfg.teacher_per_seed and params["teacher"].get("pretrained"):
         raise BenchError(
             "bench.teacher_per_seed trains a teacher per seed: it cannot be used with "

@@ -564,13 +564,22 @@ def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, 
     assert sorted(r.reused for r in evals) == [False, False, True, True]
 
 
-def test_teacher_per_seed_refuses_a_fetched_teacher(tmp_path, repo_root):
+@pytest.mark.parametrize(
+    ("teacher", "bench", "match"),
+    [
+        ({"pretrained": "teacher.safetensors", "pretrained_sha256": "0" * 64}, {}, "pretrained"),
+        ({}, {"group_seeds": True}, "group_seeds to false"),
+    ],
+)
+def test_teacher_per_seed_refuses_what_shares_one_teacher(
+    tmp_path, repo_root, teacher, bench, match
+):
     raw = json.loads(json.dumps(TINY_BENCH))
-    raw["params"]["teacher"].update(pretrained="teacher.safetensors", pretrained_sha256="0" * 64)
-    raw["bench"]["teacher_per_seed"] = True
+    raw["params"]["teacher"].update(teacher)
+    raw["bench"].update(teacher_per_seed=True, **bench)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(BenchError, match="teacher.pretrained"):
+    with pytest.raises(BenchError, match=match):
         _load(path, repo_root, str(tmp_path))
 
 
