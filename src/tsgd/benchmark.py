@@ -1220,14 +1220,11 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"resized to {p['preprocess']['resize']})."
         )
     if bench.teachers:
-        base = int(p["teacher"]["seed"])
-        label = (
-            (lambda k: f"fold {k + 1}")
-            if cfg.folds
-            else (lambda k: f"teacher seed {base + k}")
-            if cfg.teacher_per_seed
-            else None
-        )
+        label: Callable[[int], str] | None = None
+        if cfg.folds:
+            label = lambda k: f"fold {k + 1}"  # noqa: E731
+        elif cfg.teacher_per_seed:  # the seed arithmetic is teacher_params', not repeated here
+            label = lambda k: f"teacher seed {cfg.teacher_params(k)['seed']}"  # noqa: E731
         lines.append(_teacher_line(p["teacher"], bench.teachers, label))
     per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
