@@ -81,6 +81,7 @@ EVAL_KEYS = {
     "schedule",
     "temperature",
     "hard_weight",
+    "soft_teachers",
     "augment",
     "aug_scale_min",
     "flip",
@@ -103,7 +104,13 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
         "crop_scale": 1.0,
         "salient_from_ipc": 5,
     },
-    "evaluate": {"precision": "fp32", "hard_weight": 0.0, "mix": "none", "soft_batch_size": None},
+    "evaluate": {
+        "precision": "fp32",
+        "hard_weight": 0.0,
+        "mix": "none",
+        "soft_batch_size": None,
+        "soft_teachers": 1,
+    },
 }
 
 
@@ -575,6 +582,8 @@ def _eval_kwargs(params: dict[str, Any], over: Mapping[str, Any]) -> dict[str, A
     kw.update(over)
     if kw["labels"] != "soft" or ("batch_size" in over and "soft_batch_size" not in over):
         kw["soft_batch_size"] = None  # hard labels, or an evaluation naming its batch
+    if kw["labels"] != "soft":
+        kw["soft_teachers"] = 1  # hard labels use no teacher
     return kw
 
 
@@ -610,6 +619,8 @@ class Benchmark:
         self.seeds: list[int] = list(cfg.seeds)  # the seeds being run
         # fold (or, with teacher_per_seed, seed) -> its teacher's step
         self.teachers: dict[int, StepRecord] = {}
+        # the soft-label ensembles' further teachers: folder -> (teacher seed, fold, step)
+        self.members: dict[str, tuple[int, int | None, StepRecord]] = {}
         p = cfg.params
         self.frames, self.crop = p["clip"]["frames"], p["clip"]["crop"]
 
@@ -658,12 +669,16 @@ class Benchmark:
         self.steps.run("preprocess", folder, body)
         return folder
 
-    def teacher(self, cache: Path) -> Path:
+    def teacher(self, cache: Path, member: int = 0) -> Path:
+        """The teacher of the current fold (or seed), trained once and reused; ``member`` j >
+        0: the j-th further teacher of its soft-label ensemble, trained alike with its seed
+        plus j (the folder of the teacher that seed gives, where one exists)."""
         from tsgd.teacher.fetch import use_pretrained_teacher
         from tsgd.teacher.train import train_teacher
 
         per_seed = self.cfg.teacher_per_seed
         t = self.cfg.teacher_params(self.seeds[0] if per_seed else None)
+        t["seed"] = int(t["seed"]) + member
         key = digest({"cache": cache.name, "teacher": t, "clip": self.cfg.params["clip"]})
         folder = self.work / f"teacher-{key}"
         pretrained, sha = t.pop("pretrained"), t.pop("pretrained_sha256")
@@ -695,9 +710,17 @@ class Benchmark:
                 **t,
             )
 
-        slot = self.seeds[0] if per_seed else (self.fold or 0)
-        self.teachers[slot] = self.steps.run("teacher", folder, body)
+        rec = self.steps.run("teacher", folder, body)
+        if member:
+            self.members[folder.name] = (t["seed"], self.fold, rec)
+        else:
+            self.teachers[self.seeds[0] if per_seed else (self.fold or 0)] = rec
         return folder / "teacher.safetensors"
+
+    def soft_label_teachers(self, cache: Path, teacher: Path, count: int) -> list[Path]:
+        """The ``count`` teachers whose mean tempered probabilities are the soft labels:
+        ``teacher`` and the next ``count - 1`` of :meth:`teacher`'s ensemble members."""
+        return [teacher] + [self.teacher(cache, j) for j in range(1, count)]
 
     def saliency(self, cache: Path, sal: Mapping[str, Any]) -> Path:
         from tsgd.saliency.run import compute_cache_saliency
@@ -834,6 +857,9 @@ class Benchmark:
             over = {**over, **self.cfg.full}
         kw = _eval_kwargs(self.cfg.params, over)
         grouped = self.cfg.group_seeds and len(seeds) > 1
+        soft_from: Path | list[Path] = teacher
+        if kw["labels"] == "soft" and kw["soft_teachers"] > 1:
+            soft_from = self.soft_label_teachers(cache, teacher, kw["soft_teachers"])
         key = digest(
             {
                 "set": [p.parent.name for p in set_paths]
@@ -842,6 +868,11 @@ class Benchmark:
                 if set_paths
                 else f"full-{cache.name}",
                 "teacher": teacher.parent.name,
+                **(
+                    {"soft_teachers": [p.parent.name for p in soft_from]}
+                    if isinstance(soft_from, list)
+                    else {}
+                ),
                 "student": student,
                 "eval": _keyed("evaluate", kw),
                 "seed": seeds if grouped else seeds[0],
@@ -872,7 +903,7 @@ class Benchmark:
             seeds=seeds,
             frames=self.frames,
             crop=self.crop,
-            teacher_path=teacher if kw["labels"] == "soft" else None,
+            teacher_path=soft_from if kw["labels"] == "soft" else None,
             saliency=self.cfg.params["saliency"],
             eval_split=self.cfg.eval_split,
             device=self.device,
@@ -1226,6 +1257,28 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
         elif cfg.teacher_per_seed:  # the seed arithmetic is teacher_params', not repeated here
             label = lambda k: f"teacher seed {cfg.teacher_params(k)['seed']}"  # noqa: E731
         lines.append(_teacher_line(p["teacher"], bench.teachers, label))
+    if bench.members:
+        lines.append(
+            "- Further teachers of the soft-label ensembles (trained alike, seed as named): "
+            + ", ".join(
+                f"teacher seed {seed}"
+                + (f" of fold {fold + 1}" if fold is not None else "")
+                + (
+                    f" {100 * float(r.metrics['test_top1']):.1f} % on the test groups"
+                    if "test_top1" in r.metrics
+                    else ""
+                )
+                + (
+                    f" ({100 * float(r.metrics['val_top1']):.1f} % on val)"
+                    if "val_top1" in r.metrics
+                    else ""
+                )
+                for seed, fold, r in sorted(
+                    bench.members.values(), key=lambda m: (m[0], -1 if m[1] is None else m[1])
+                )
+            )
+            + "."
+        )
     per_cell = len(cfg.seeds) * max(1, len(cfg.folds))
     lines.append(
         f"- Seeds {cfg.seeds} ({per_cell} run{'s' if per_cell != 1 else ''} per cell"
@@ -1276,6 +1329,13 @@ def write_page(bench: Benchmark, out: str | Path, *, command: str, wall: float) 
             f"{'on' if kw['augment'] else 'off'} (scale ≥ {kw['aug_scale_min']}, flip "
             f"{kw['flip']}, TSGFA {kw['tsgfa']})"
             + (f", temperature {kw['temperature']}" if kw["labels"] == "soft" else "")
+            + (
+                f", soft labels from the mean of {kw['soft_teachers']} teachers' tempered "
+                f"probabilities (each run's teacher and the next {kw['soft_teachers'] - 1} "
+                "teacher seeds)"
+                if kw["labels"] == "soft" and kw.get("soft_teachers", 1) > 1
+                else ""
+            )
             + (
                 f", loss {1 - kw['hard_weight']:g} KL + {kw['hard_weight']:g} CE"
                 if kw["labels"] == "soft" and kw.get("hard_weight", 0.0)

@@ -120,6 +120,12 @@ def validate_params(
             else:
                 lines.append(f"{_key(err.absolute_path)}: {err.message}")
         raise ParamsError(f"{source} is invalid:\n  " + "\n  ".join(lines))
+    ev, teacher = data.get("evaluate") or {}, data.get("teacher") or {}
+    if ev.get("soft_teachers", 1) > 1 and teacher.get("pretrained"):
+        raise ParamsError(
+            f"{source}: evaluate.soft_teachers: {ev['soft_teachers']} trains more teachers "
+            "beside the teacher, but teacher.pretrained fetches one; use soft_teachers: 1"
+        )
     if {"dataset", "preprocess", "clip"} <= set(data):
         resolve_presets(data)
     return data

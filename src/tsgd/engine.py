@@ -10,7 +10,7 @@ import copy
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,25 +132,35 @@ def hard_loss(logits: torch.Tensor, labels: torch.Tensor, _x: torch.Tensor) -> t
     return F.cross_entropy(logits, labels)
 
 
-def soft_loss(teacher: nn.Module, temperature: float, hard_weight: float = 0.0) -> LossFn:
+def soft_loss(
+    teacher: nn.Module | Sequence[nn.Module], temperature: float, hard_weight: float = 0.0
+) -> LossFn:
     """KL(teacher || student) at temperature tau on the same augmented batch (x tau^2).
 
+    ``teacher``: one network, or several (an ensemble): the target is then the mean of their
+    tempered probabilities, softmax(z_i / tau) averaged over i.
     ``hard_weight`` w in [0, 1] mixes in the ground truth as in Hinton et al.'s knowledge
     distillation: ``(1 - w) * KL * tau^2 + w * CE(labels)``, so the teacher's errors are not
     all the student learns from (0: the teacher's logits alone).
     """
     if not 0.0 <= hard_weight <= 1.0:
         raise ValueError(f"hard_weight must be in [0, 1], got {hard_weight}")
+    teachers = [teacher] if isinstance(teacher, nn.Module) else list(teacher)
+    if not teachers:
+        raise ValueError("soft labels need at least one teacher")
+    t = temperature
+
+    def target(x: torch.Tensor) -> torch.Tensor:
+        """log of the teachers' mean tempered probabilities."""
+        with torch.no_grad():
+            if len(teachers) == 1:
+                return F.log_softmax(teachers[0](x) / t, dim=1)
+            logp = torch.stack([F.log_softmax(m(x).float() / t, dim=1) for m in teachers])
+            return torch.logsumexp(logp, dim=0) - math.log(len(teachers))
 
     def loss(logits: torch.Tensor, labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            t_logits = teacher(x)
-        t = temperature
         kl = F.kl_div(
-            F.log_softmax(logits / t, dim=1),
-            F.log_softmax(t_logits / t, dim=1),
-            reduction="batchmean",
-            log_target=True,
+            F.log_softmax(logits / t, dim=1), target(x), reduction="batchmean", log_target=True
         ) * (t * t)
         if hard_weight == 0.0:
             return kl

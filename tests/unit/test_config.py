@@ -39,6 +39,7 @@ def test_defaults_are_filled(schema_path):
         ("preprocess", "resize", [36], "preprocess.resize"),
         ("benchmark", "methods", ["tsgd", "magic"], "benchmark.methods[1]"),
         ("evaluate", "soft_batch_size", 0, "evaluate.soft_batch_size: 0 is less than"),
+        ("evaluate", "soft_teachers", 0, "evaluate.soft_teachers: 0 is less than"),
     ],
 )
 def test_schema_errors_name_the_key(repo_root, schema_path, section, key, value, message):
@@ -114,3 +115,15 @@ def test_soft_labels_have_their_own_batch(schema_path):
         ]
         is None
     )
+
+
+def test_a_soft_label_ensemble_cannot_come_from_a_fetched_teacher(schema_path):
+    assert validate_params({}, schema_path)["evaluate"]["soft_teachers"] == 1
+    both = {
+        "evaluate": {"soft_teachers": 3},
+        "teacher": {"pretrained": "teacher.safetensors", "pretrained_sha256": "0" * 64},
+    }
+    with pytest.raises(ParamsError, match="soft_teachers: 3 trains more teachers"):
+        validate_params(both, schema_path)
+    both["evaluate"]["soft_teachers"] = 1
+    assert validate_params(both, schema_path)["teacher"]["pretrained"] == "teacher.safetensors"

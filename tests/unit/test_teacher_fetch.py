@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import shutil
 import threading
 
 import pytest
@@ -201,3 +202,35 @@ def test_soft_label_students_of_sets_past_one_batch_train_at_the_soft_batch(publ
     assert student_batch_size(256, None, "soft", 360) == 256
     with pytest.raises(ValueError, match="batch sizes"):
         student_batch_size(256, 0, "soft", 360)
+
+
+def test_soft_labels_from_several_teachers_are_checked_and_recorded(published, tmp_path):
+    """evaluate.soft_teachers: the students' soft labels average that many teachers; a
+    count that does not match the checkpoints given, or a repeated checkpoint, is refused
+    before any training."""
+    from tsgd.distill.sets import make_random_set
+    from tsgd.evaluate.students import evaluate_set
+
+    cache, weights, _ = published
+    made = tmp_path / "set" / "synthetic.safetensors"
+    make_random_set(cache, made, ipc=1, frames=4, crop=16, seed=0)
+    other = tmp_path / "member" / "teacher.safetensors"
+    other.parent.mkdir()
+    shutil.copytree(weights.parent, other.parent, dirs_exist_ok=True)  # weights + meta
+    kw = _student_kw(frames=4, crop=16, test_passes=1, batch_size=4)
+    two = evaluate_set(
+        made, cache, labels="soft", teacher_path=[weights, other], soft_teachers=2, **kw
+    )
+    one = evaluate_set(made, cache, labels="soft", teacher_path=weights, **kw)
+    hard = evaluate_set(made, cache, labels="hard", soft_teachers=2, **kw)
+    assert (two["soft_teachers"], one["soft_teachers"], hard["soft_teachers"]) == (2, 1, 0)
+    # two copies of one teacher average to that teacher: the same student, up to rounding
+    assert two["final_train_loss"] == pytest.approx(one["final_train_loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="asks for 3 teacher checkpoint"):
+        evaluate_set(
+            made, cache, labels="soft", teacher_path=[weights, other], soft_teachers=3, **kw
+        )
+    with pytest.raises(ValueError, match="repeat a checkpoint"):
+        evaluate_set(
+            made, cache, labels="soft", teacher_path=[weights, weights], soft_teachers=2, **kw
+        )

@@ -394,6 +394,37 @@ def test_soft_loss_mixes_in_the_ground_truth():
         soft_loss(teacher, 4.0, 1.5)
 
 
+def test_soft_loss_from_an_ensemble_targets_the_teachers_mean_probability():
+    import torch.nn.functional as F
+
+    from tsgd.engine import soft_loss
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 4, generator=g)
+    a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    logits = torch.randn(5, 3, generator=g)
+    labels = torch.zeros(5, dtype=torch.long)
+    tau = 2.0
+    # a list of one teacher is that teacher
+    assert torch.allclose(
+        soft_loss([a], tau)(logits, labels, x), soft_loss(a, tau)(logits, labels, x)
+    )
+    with torch.no_grad():
+        mean = (F.softmax(a(x) / tau, 1) + F.softmax(b(x) / tau, 1)) / 2
+    q = F.log_softmax(logits / tau, 1)
+    expected = (mean * (mean.log() - q)).sum(1).mean() * tau * tau
+    ens = soft_loss([a, b], tau)
+    assert torch.allclose(ens(logits, labels, x), expected, atol=1e-6)
+    # the mean's own logits are the ensemble's minimum (0), not either teacher's
+    at_mean = tau * mean.log()
+    assert ens(at_mean, labels, x).abs() < 1e-5
+    assert soft_loss(a, tau)(at_mean, labels, x) > 1e-3
+    assert soft_loss(b, tau)(at_mean, labels, x) > 1e-3
+    with pytest.raises(ValueError, match="at least one teacher"):
+        soft_loss([], tau)
+
+
 def test_cutmix_pastes_one_box_into_every_frame_and_labels_it_by_area():
     g = torch.Generator().manual_seed(3)
     x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1, 1).expand(6, 4, 3, 10, 10).clone()

@@ -29,7 +29,7 @@ from tsgd.benchmark import (
     write_page,
 )
 from tsgd.benchmark import main as bench_main
-from tsgd.config import validate_params
+from tsgd.config import ParamsError, validate_params
 from tsgd.data.synthetic import generate_synthetic_dataset
 from tsgd.teacher.choose import Candidate, _best, load_candidates, load_student_rule
 from tsgd.teacher.choose import main as choose_main
@@ -564,6 +564,64 @@ def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, 
     assert sorted(r.reused for r in evals) == [False, False, True, True]
 
 
+def test_soft_label_ensembles_train_further_teachers_once(tmp_path, repo_root, tiny_data):
+    """evaluate.soft_teachers: a soft-label evaluation averaging 2 teachers trains the next
+    teacher seed beside each run's teacher (with teacher_per_seed, seed 0's is seed 1's own
+    teacher, reused), keys its students apart, and leaves hard labels alone."""
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["params"]["teacher"]["seed"] = 3
+    raw["bench"]["methods"] = {"random": {"kind": "random"}}
+    raw["bench"].update(
+        baselines=["random"],
+        tsgf_off="",
+        tsgd="random",
+        evals={
+            "hard": {"labels": "hard"},
+            "soft": {"labels": "soft"},
+            "ens": {"labels": "soft", "soft_teachers": 2},
+        },
+        teacher_per_seed=True,
+    )
+    path = tmp_path / "ensemble.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = _load(path, repo_root, str(tiny_data))
+    b = Benchmark(cfg, tmp_path / "work", "cpu")
+    b.run()
+    teachers = [r for r in b.steps.records if r.kind == "teacher"]
+    assert len({r.name for r in teachers}) == 3  # teacher seeds 3 and 4, and 5 for seed 1
+    assert sorted(seed for seed, _, _ in b.members.values()) == [4, 5]
+    # seed 0's member (teacher seed 4) is seed 1's own teacher: one step, trained once
+    assert b.members[b.teachers[1].name][2] is b.teachers[1]
+    assert len(teachers) == 3
+    runs = {(r.eval, r.seed): r for r in b.runs}
+    assert len(runs) == 6
+    evals = {r.name: r for r in b.steps.records if r.kind.startswith("evaluate")}
+    assert len(evals) == 6 and not any(r.reused for r in evals.values())
+    page = write_page(b, tmp_path / "ensemble.md", command="x", wall=1.0)
+    assert "soft labels from the mean of 2 teachers' tempered probabilities" in page
+    assert "Further teachers of the soft-label ensembles" in page
+    assert "teacher seed 4" in page and "teacher seed 5" in page
+    # a hard-label or single-teacher evaluation keyed before ensembles existed stays valid
+    single = dataclasses.replace(
+        cfg,
+        evals={"hard": cfg.evals["hard"], "soft": cfg.evals["soft"]},
+        main_evals=["hard", "soft"],
+    )
+    again = Benchmark(single, tmp_path / "work", "cpu")
+    again.run()
+    assert all(r.reused for r in again.steps.records)
+
+
+def test_an_evaluation_cannot_average_teachers_beside_a_fetched_one(tmp_path, repo_root):
+    raw = json.loads(json.dumps(TINY_BENCH))
+    raw["params"]["teacher"].update(pretrained="teacher.safetensors", pretrained_sha256="0" * 64)
+    raw["bench"]["evals"]["ens"] = {"labels": "soft", "soft_teachers": 2}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match="bench.evals.ens: evaluate.soft_teachers: 2 trains"):
+        _load(path, repo_root, str(tmp_path))
+
+
 @pytest.mark.parametrize(
     ("teacher", "bench", "match"),
     [
@@ -576,7 +634,7 @@ def test_teacher_per_seed_refuses_what_shares_one_teacher(
 ):
     raw = json.loads(json.dumps(TINY_BENCH))
     raw["params"]["teacher"].update(teacher)
-    raw["bench"].update(teacher_per_seed=True, **bench)
+    raw["bench"].update({"teacher_per_seed": True, **bench})
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(BenchError, match=match):

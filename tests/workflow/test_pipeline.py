@@ -162,6 +162,23 @@ def test_the_soft_label_batch_reruns_only_the_soft_label_students(tiny_run):
     assert planned_rules(dry.stdout) == {"all": 1, "evaluate": 4, "summary": 1, "report": 1}
 
 
+def test_a_soft_label_ensemble_adds_a_teacher_and_reruns_only_soft_label_students(tiny_run):
+    changed = merged(tiny_run / "params.yaml", {"evaluate": {"soft_teachers": 2}})
+    (tiny_run / "ensemble.yaml").write_text(yaml.safe_dump(changed))
+    dry = snakemake(tiny_run, "-n", "--configfile", "ensemble.yaml")
+    assert dry.returncode == 0, dry.stderr
+    # one more teacher (seed + 1); tsgd and random, 2 seeds, and the full set, soft labels only
+    assert planned_rules(dry.stdout) == {
+        "all": 1,
+        "teacher_member": 1,
+        "evaluate": 4,
+        "evaluate_full": 2,
+        "summary": 1,
+        "report": 1,
+    }
+    assert "results/teacher/synthetic/member1/teacher.safetensors" in dry.stdout
+
+
 def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
     bad = merged(tiny_run / "params.yaml", {"teacher": {"epochs": "many"}})
     (tiny_run / "bad.yaml").write_text(yaml.safe_dump(bad))

@@ -91,6 +91,8 @@ if config["dataset"]["val_groups"]:  # a validation split, made by group
     CACHE_FILES["val"] = "results/preprocess/{dataset}/val.npy"
     CACHE_FILES["val_manifest"] = "results/preprocess/{dataset}/val.csv"
 TEACHER = "results/teacher/{dataset}/teacher.safetensors"
+# the soft-label ensemble's further teachers (evaluate.soft_teachers > 1), seed teacher.seed + j
+TEACHER_MEMBER = "results/teacher/{dataset}/member{member}/teacher.safetensors"
 SALIENCY = "results/saliency/{dataset}/saliency.safetensors"
 SET_FILES = {
     "videos": "results/distill/{dataset}/{method}/ipc{ipc}/seed{seed}/synthetic.safetensors",
@@ -103,10 +105,18 @@ FULL_METRICS = (
 )
 
 
+def soft_label_teachers(dataset):
+    """The teacher and the further members of the soft-label ensemble."""
+    members = range(1, config["evaluate"]["soft_teachers"])
+    return [TEACHER.format(dataset=dataset)] + [
+        TEACHER_MEMBER.format(dataset=dataset, member=j) for j in members
+    ]
+
+
 def soft_label_teacher(wildcards):
-    """Students need the teacher only for soft labels."""
+    """Students need the teacher (or the soft-label ensemble) only for soft labels."""
     if wildcards.labels == "soft":
-        return TEACHER.format(dataset=wildcards.dataset)
+        return soft_label_teachers(wildcards.dataset)
     return []
 
 

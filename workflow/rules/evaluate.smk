@@ -17,10 +17,17 @@ rule evaluate:
     resources:
         gpu=1,
     params:
-        **{k: v for k, v in config["evaluate"].items() if k != "soft_batch_size"},
-        # hard-label jobs do not see soft_batch_size (a change of it reruns soft ones only)
+        **{
+            k: v
+            for k, v in config["evaluate"].items()
+            if k not in ("soft_batch_size", "soft_teachers")
+        },
+        # hard-label jobs do not see the soft-label settings (a change reruns soft ones only)
         soft_batch_size=lambda w: (
             config["evaluate"]["soft_batch_size"] if w.labels == "soft" else None
+        ),
+        soft_teachers=lambda w: (
+            config["evaluate"]["soft_teachers"] if w.labels == "soft" else 1
         ),
         frames=CLIP["frames"],
         crop=CLIP["crop"],
@@ -48,8 +55,11 @@ rule evaluate_full:
         **{
             k: v
             for k, v in config["evaluate"].items()
-            if k not in ("epochs", "batch_size", "soft_batch_size")
+            if k not in ("epochs", "batch_size", "soft_batch_size", "soft_teachers")
         },
+        soft_teachers=lambda w: (
+            config["evaluate"]["soft_teachers"] if w.labels == "soft" else 1
+        ),
         frames=CLIP["frames"],
         crop=CLIP["crop"],
         device=config["device"],

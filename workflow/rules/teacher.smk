@@ -25,6 +25,35 @@ rule teacher:
         "../scripts/teacher.py"
 
 
+rule teacher_member:
+    # one further teacher of the soft-label ensemble: trained like the teacher, seed + member
+    input:
+        **CACHE_FILES,
+    output:
+        weights=TEACHER_MEMBER,
+        meta="results/teacher/{dataset}/member{member}/meta.json",
+        metrics="results/teacher/{dataset}/member{member}/metrics.json",
+    log:
+        "logs/teacher/{dataset}-member{member}.log",
+    benchmark:
+        "results/benchmarks/teacher/{dataset}-member{member}.tsv"
+    wildcard_constraints:
+        member=r"[1-9]\d*",
+    conda:
+        "../envs/tsgd.yaml"
+    resources:
+        gpu=1,
+    params:
+        **{k: v for k, v in config["teacher"].items() if k != "seed"},
+        seed=lambda w: config["teacher"]["seed"] + int(w.member),
+        frames=CLIP["frames"],
+        crop=CLIP["crop"],
+        device=config["device"],
+    script:
+        "../scripts/teacher.py"
+
+
 rule teacher_all:
     input:
         expand(TEACHER, dataset=DATASET),
+        soft_label_teachers(DATASET)[1:],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,30 @@ def evaluate_full(
     )
 
 
+def soft_teacher_paths(
+    teacher_path: str | Path | Sequence[str | Path] | None, soft_teachers: int
+) -> list[Path]:
+    """The soft-label teachers' checkpoints, checked against ``soft_teachers`` (how many the
+    params ask for): one path, or a list of that many distinct files."""
+    if teacher_path is None:
+        raise ValueError("labels: soft needs the teacher checkpoint")
+    paths = (
+        [Path(teacher_path)]
+        if isinstance(teacher_path, str | Path)
+        else [Path(p) for p in teacher_path]
+    )
+    if soft_teachers < 1:
+        raise ValueError(f"soft_teachers must be at least 1, got {soft_teachers}")
+    if len(paths) != soft_teachers:
+        raise ValueError(
+            f"soft_teachers: {soft_teachers} asks for {soft_teachers} teacher checkpoint(s), "
+            f"got {len(paths)}: {[str(p) for p in paths]}"
+        )
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ValueError(f"the soft-label teachers repeat a checkpoint: {[str(p) for p in paths]}")
+    return paths
+
+
 def train_students(
     sources: list[Source],
     set_labels: list[torch.Tensor],
@@ -221,7 +245,8 @@ def train_students(
     mix: str = "none",
     saliency: dict[str, Any] | None = None,
     test_passes: int = 3,
-    teacher_path: str | Path | None = None,
+    teacher_path: str | Path | Sequence[str | Path] | None = None,
+    soft_teachers: int = 1,
     eval_split: str = "test",
     grouped: bool = False,
     group_max_batch: int | None = None,
@@ -238,6 +263,8 @@ def train_students(
     H, W]`` drawing fresh windows. ``labels``: ``hard`` (cross-entropy) or ``soft`` (KL to
     the teacher's logits on the same augmented batch, temperature ``temperature``; with
     ``hard_weight`` w > 0 the loss is ``(1 - w) KL + w CE``: see :func:`tsgd.engine.soft_loss`).
+    ``teacher_path``: the soft-label teacher's checkpoint, or ``soft_teachers`` of them (an
+    ensemble: the target is their mean tempered probability).
     ``soft_batch_size``: the batch of soft-label students whose set does not fit in one
     ``batch_size`` batch (:func:`student_batch_size`).
     ``tsgfa``: crop centres drawn with probability proportional to spatial saliency.
@@ -278,11 +305,11 @@ def train_students(
         )
     if labels == "hard":
         loss_fn = hard_loss
+        soft_teachers = 0
     elif labels == "soft":
-        if teacher_path is None:
-            raise ValueError("labels: soft needs the teacher checkpoint")
-        teacher, _ = load_model(teacher_path, {"classes": test.classes}, dev)
-        loss_fn = soft_loss(teacher, temperature, hard_weight)
+        paths = soft_teacher_paths(teacher_path, soft_teachers)
+        teachers = [load_model(p, {"classes": test.classes}, dev)[0] for p in paths]
+        loss_fn = soft_loss(teachers, temperature, hard_weight)
     else:
         raise ValueError(f"unknown labels {labels!r}; expected hard or soft")
 
@@ -379,6 +406,7 @@ def train_students(
                 "augment": augment,
                 "tsgfa": tsgfa,
                 "mix": mix,
+                "soft_teachers": soft_teachers,
                 "batch_size": step_batch,
                 "test_top1": scores["top1"],
                 "test_top1_per_pass": scores["top1_per_pass"],
