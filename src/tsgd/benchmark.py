@@ -68,6 +68,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "tsgd": ("distill", "saliency"),
     "full": (),
 }
+#: The method kinds whose sets do not read the teacher (DM matches randomly drawn networks).
+TEACHER_FREE = {"random", "dm"}
 EVAL_KEYS = {
     "widths",
     "dropout",
@@ -679,8 +681,7 @@ class Benchmark:
         per_seed = self.cfg.teacher_per_seed
         t = self.cfg.teacher_params(self.seeds[0] if per_seed else None)
         t["seed"] = int(t["seed"]) + member
-        key = digest({"cache": cache.name, "teacher": t, "clip": self.cfg.params["clip"]})
-        folder = self.work / f"teacher-{key}"
+        folder = self._teacher_folder(cache, t)
         pretrained, sha = t.pop("pretrained"), t.pop("pretrained_sha256")
         t.pop("checkpoint_every", None)
 
@@ -716,6 +717,18 @@ class Benchmark:
         else:
             self.teachers[self.seeds[0] if per_seed else (self.fold or 0)] = rec
         return folder / "teacher.safetensors"
+
+    def _teacher_folder(self, cache: Path, t: Mapping[str, Any]) -> Path:
+        key = digest({"cache": cache.name, "teacher": t, "clip": self.cfg.params["clip"]})
+        return self.work / f"teacher-{key}"
+
+    def key_teacher(self, cache: Path, teacher: Path, reads_teacher: bool) -> str:
+        """The teacher a step's key names: ``teacher`` where the step reads it, else the
+        shared teacher of this cache (seed 0's with ``teacher_per_seed``), so a random set,
+        a DM set or a hard-label student is one step whichever teacher the run trained."""
+        if reads_teacher or not self.cfg.teacher_per_seed:
+            return teacher.parent.name
+        return self._teacher_folder(cache, self.cfg.teacher_params(None)).name
 
     def soft_label_teachers(self, cache: Path, teacher: Path, count: int) -> list[Path]:
         """The ``count`` teachers whose mean tempered probabilities are the soft labels:
@@ -753,7 +766,7 @@ class Benchmark:
         key = digest(
             {
                 "cache": cache.name,
-                "teacher": teacher.parent.name,
+                "teacher": self.key_teacher(cache, teacher, method.kind not in TEACHER_FREE),
                 "kind": method.kind,
                 "deps": deps,
                 "ipc": ipc,
@@ -867,7 +880,7 @@ class Benchmark:
                 else set_paths[0].parent.name
                 if set_paths
                 else f"full-{cache.name}",
-                "teacher": teacher.parent.name,
+                "teacher": self.key_teacher(cache, teacher, kw["labels"] == "soft"),
                 **(
                     {"soft_teachers": [p.parent.name for p in soft_from]}
                     if isinstance(soft_from, list)

@@ -531,7 +531,10 @@ def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, 
         "tsgd": {"kind": "tsgd", "distill": {"iterations": 0}},
     }
     raw["bench"].update(
-        baselines=["random"], tsgf_off="", evals={"soft": {"labels": "soft"}}, teacher_per_seed=True
+        baselines=["random"],
+        tsgf_off="",
+        evals={"hard": {"labels": "hard"}, "soft": {"labels": "soft"}},
+        teacher_per_seed=True,
     )
     path = tmp_path / "per-seed.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -543,8 +546,8 @@ def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, 
     kinds = [r.kind.split(":")[0] for r in b.steps.records]
     assert kinds.count("preprocess") == 1 and kinds.count("saliency") == 1
     assert sorted(b.teachers) == [0, 1] and b.teachers[0].name != b.teachers[1].name
-    assert sorted((r.method, r.fold, r.seed) for r in b.runs) == [
-        (m, 0, s) for m in ("random", "tsgd") for s in (0, 1)
+    assert sorted((r.method, r.eval, r.fold, r.seed) for r in b.runs) == [
+        (m, e, 0, s) for m in ("random", "tsgd") for e in ("hard", "soft") for s in (0, 1)
     ]
     assert b.seeds == [0, 1]  # restored after the run
     page = write_page(b, tmp_path / "per-seed.md", command="x", wall=1.0)
@@ -552,16 +555,30 @@ def test_teacher_per_seed_trains_each_seed_its_own_teacher(tmp_path, repo_root, 
     assert "(teacher seed 3)" in page and "(teacher seed 4)" in page
     assert "with the same seed and the same teacher" in page
     # seed 0's teacher is the shared teacher of the same params, so a shared-teacher run
-    # reuses seed 0's steps; seed 1's set and soft-label students followed its own teacher
+    # reuses seed 0's steps; seed 1's TSGD set and soft-label students followed its own
+    # teacher, while its random set and that set's hard-label students never read one
     shared = Benchmark(dataclasses.replace(cfg, teacher_per_seed=False), tmp_path / "work", "cpu")
     shared.run()
     assert shared.teachers[0].name == b.teachers[0].name and shared.teachers[0].reused
-    tsgd = {
-        r.name.split("-")[2]: r.reused for r in shared.steps.records if r.kind == "distill:tsgd"
+    sets = {
+        (r.kind.split(":")[1], r.name.split("-")[2]): r.reused  # <method>-ipc1-s<seed>-<key>
+        for r in shared.steps.records
+        if r.kind.startswith("distill")
     }
-    assert tsgd == {"s0": True, "s1": False}  # folders tsgd-ipc1-s<seed>-<key>
-    evals = [r for r in shared.steps.records if r.kind.startswith("evaluate")]
-    assert sorted(r.reused for r in evals) == [False, False, True, True]
+    assert sets == {
+        ("random", "s0"): True,
+        ("random", "s1"): True,
+        ("tsgd", "s0"): True,
+        ("tsgd", "s1"): False,
+    }
+    evals = {
+        r.name.rsplit("-", 1)[0]: r.reused for r in shared.steps.records if "evaluate" in r.kind
+    }
+    assert [k for k, reused in sorted(evals.items()) if not reused] == [
+        "random-ipc1-convnet3d-soft-s1",
+        "tsgd-ipc1-convnet3d-hard-s1",
+        "tsgd-ipc1-convnet3d-soft-s1",
+    ]
 
 
 def test_soft_label_ensembles_train_further_teachers_once(tmp_path, repo_root, tiny_data):
