@@ -71,6 +71,12 @@ def merged(params_path: Path, overrides: dict) -> dict:
     return base
 
 
+def dry_run_with(tiny_run: Path, overrides: dict, name: str):
+    """``snakemake -n`` on the tiny run's params with ``overrides`` merged in."""
+    (tiny_run / name).write_text(yaml.safe_dump(merged(tiny_run / "params.yaml", overrides)))
+    return snakemake(tiny_run, "-n", "--configfile", name)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, repo_root):
     work = tmp_path_factory.mktemp("pipeline")
@@ -128,9 +134,7 @@ def test_second_run_has_nothing_to_do(tiny_run):
 
 
 def test_changing_a_distill_param_reruns_only_distill_and_evaluate(tiny_run):
-    changed = merged(tiny_run / "params.yaml", {"distill": {"lr": 0.02}})
-    (tiny_run / "changed.yaml").write_text(yaml.safe_dump(changed))
-    dry = snakemake(tiny_run, "-n", "--configfile", "changed.yaml")
+    dry = dry_run_with(tiny_run, {"distill": {"lr": 0.02}}, "changed.yaml")
     assert dry.returncode == 0, dry.stderr
     assert planned_rules(dry.stdout) == {
         "all": 1,
@@ -154,18 +158,14 @@ def test_the_soft_label_batch_reruns_only_the_soft_label_students(tiny_run):
     )
     # a set that fits in one batch trains full-batch under either label
     assert soft["batch_size"] == hard["batch_size"] == soft["decoded_clips"]
-    changed = merged(tiny_run / "params.yaml", {"evaluate": {"soft_batch_size": 32}})
-    (tiny_run / "soft_batch.yaml").write_text(yaml.safe_dump(changed))
-    dry = snakemake(tiny_run, "-n", "--configfile", "soft_batch.yaml")
+    dry = dry_run_with(tiny_run, {"evaluate": {"soft_batch_size": 32}}, "soft_batch.yaml")
     assert dry.returncode == 0, dry.stderr
     # tsgd and random, 2 seeds, soft labels only; the full set keeps its own batch
     assert planned_rules(dry.stdout) == {"all": 1, "evaluate": 4, "summary": 1, "report": 1}
 
 
 def test_a_soft_label_ensemble_adds_a_teacher_and_reruns_only_soft_label_students(tiny_run):
-    changed = merged(tiny_run / "params.yaml", {"evaluate": {"soft_teachers": 2}})
-    (tiny_run / "ensemble.yaml").write_text(yaml.safe_dump(changed))
-    dry = snakemake(tiny_run, "-n", "--configfile", "ensemble.yaml")
+    dry = dry_run_with(tiny_run, {"evaluate": {"soft_teachers": 2}}, "ensemble.yaml")
     assert dry.returncode == 0, dry.stderr
     # one more teacher (seed + 1); tsgd and random, 2 seeds, and the full set, soft labels only
     assert planned_rules(dry.stdout) == {
@@ -180,9 +180,7 @@ def test_a_soft_label_ensemble_adds_a_teacher_and_reruns_only_soft_label_student
 
 
 def test_invalid_params_fail_at_load_naming_the_key(tiny_run):
-    bad = merged(tiny_run / "params.yaml", {"teacher": {"epochs": "many"}})
-    (tiny_run / "bad.yaml").write_text(yaml.safe_dump(bad))
-    dry = snakemake(tiny_run, "-n", "--configfile", "bad.yaml")
+    dry = dry_run_with(tiny_run, {"teacher": {"epochs": "many"}}, "bad.yaml")
     assert dry.returncode != 0
     assert "teacher.epochs: 'many' is not of type 'integer'" in dry.stdout + dry.stderr
 
